@@ -1,0 +1,38 @@
+//! `collector`: how Graph is polled. Applied live by the collector.
+
+use serde::{Deserialize, Serialize};
+
+/// Polling of Microsoft Graph.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CollectorSettings {
+    /// Seconds between polls of each log.
+    pub poll_interval_seconds: u32,
+    /// Each poll re-reads this many minutes before the checkpoint, for records Graph makes visible
+    /// late.
+    pub overlap_minutes: u32,
+    /// How many days a first start reads back (Graph keeps 30 at most, 7 on free tenants).
+    pub backfill_days: u32,
+    /// Collect the beta non-interactive user sign-ins.
+    pub non_interactive_sign_ins: bool,
+    /// Collect the beta service-principal sign-ins.
+    pub service_principal_sign_ins: bool,
+    /// Collect the beta managed-identity sign-ins.
+    pub managed_identity_sign_ins: bool,
+    /// Minutes between syncs of directory-role members (for `admin_sign_in`).
+    pub directory_roles_sync_minutes: u32,
+}
+
+impl Default for CollectorSettings {
+    fn default() -> Self {
+        CollectorSettings {
+            poll_interval_seconds: 120,
+            overlap_minutes: 30,
+            backfill_days: 7,
+            non_interactive_sign_ins: true,
+            service_principal_sign_ins: true,
+            managed_identity_sign_ins: true,
+            directory_roles_sync_minutes: 5,
+        }
+    }
+}

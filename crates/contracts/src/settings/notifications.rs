@@ -1,0 +1,101 @@
+//! `notifications`: who gets which alerts, how they are grouped, how fast mail may go out.
+//! Applied live by the notifier. Channel credentials (SMTP passwords, webhook secrets) come from
+//! the environment, never from here.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{RuleId, Severity};
+
+/// Grouping, routing and delivery of alert notifications (the Alertmanager model).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotificationSettings {
+    /// Alert fields that form a group: any of `tenant`, `rule`, `severity`, `user`.
+    pub group_by: Vec<String>,
+    /// Wait this long after a group's first alert before the first message.
+    pub group_wait_seconds: u32,
+    /// Then at most one message per group this often while new alerts arrive.
+    pub group_interval_seconds: u32,
+    /// Repeat an unchanged group's message this often.
+    pub repeat_interval_seconds: u32,
+    /// Critical alerts are sent without waiting for `group_wait`.
+    pub critical_without_wait: bool,
+    /// Base URL of the web UI, for links to alerts in messages, e.g. `https://monitor.contoso.com`.
+    pub ui_base_url: Option<String>,
+    /// Messages per minute per mail channel (Exchange Online allows 30 per mailbox).
+    pub mail_rate_per_minute: u32,
+    /// Delivery attempts before a group is dead-lettered.
+    pub max_attempts: u32,
+    /// Sender address for mail.
+    pub mail_from: Option<String>,
+    /// Who gets what.
+    pub receivers: Vec<Receiver>,
+}
+
+/// A set of recipients with a filter on the alerts they get.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Receiver {
+    pub name: String,
+    /// Mail addresses.
+    pub email: Vec<String>,
+    pub webhooks: Vec<WebhookTarget>,
+    /// Only alerts at or above this severity.
+    pub min_severity: Severity,
+    /// Only these rules (empty: all).
+    pub rules: Vec<RuleId>,
+    /// Only these tenants (empty: all).
+    pub tenants: Vec<String>,
+}
+
+impl Default for Receiver {
+    fn default() -> Self {
+        Receiver {
+            name: String::new(),
+            email: Vec::new(),
+            webhooks: Vec::new(),
+            min_severity: Severity::Low,
+            rules: Vec::new(),
+            tenants: Vec::new(),
+        }
+    }
+}
+
+/// A chat or HTTP endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookTarget {
+    pub kind: WebhookKind,
+    pub url: String,
+    /// Name of the environment variable holding the HMAC secret (generic webhooks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_env: Option<String>,
+}
+
+/// Webhook payload formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WebhookKind {
+    /// Microsoft Teams Workflows (Adaptive Card).
+    Teams,
+    Slack,
+    /// The alert events as JSON, signed with HMAC-SHA256.
+    Generic,
+}
+
+impl Default for NotificationSettings {
+    fn default() -> Self {
+        NotificationSettings {
+            group_by: vec!["tenant".into(), "rule".into()],
+            group_wait_seconds: 30,
+            group_interval_seconds: 300,
+            repeat_interval_seconds: 4 * 3600,
+            critical_without_wait: true,
+            ui_base_url: None,
+            mail_rate_per_minute: 30,
+            max_attempts: 8,
+            mail_from: None,
+            receivers: Vec::new(),
+        }
+    }
+}
