@@ -1,0 +1,83 @@
+//! Service plumbing shared by m365-monitor's binaries, so each `main` stays thin:
+//!
+//! - [`init_logging`]: `tracing` to stderr, human-readable or JSON (`M365MON_LOG_FORMAT=json`),
+//!   filtered by `RUST_LOG`.
+//! - [`shutdown_signal`]: SIGTERM / SIGINT become a [`CancellationToken`] every task watches; a
+//!   second signal exits at once.
+//! - [`HealthServer`]: `/healthz` and Prometheus `/metrics` on one small HTTP listener.
+//! - [`install_crypto_provider`]: the process-wide rustls provider (several are in the dependency
+//!   tree, and rustls refuses to guess).
+
+mod health;
+
+use std::sync::OnceLock;
+
+pub use health::{Health, HealthServer};
+pub use tokio_util::sync::CancellationToken;
+
+/// Installs rustls' `ring` provider for the process. Call first in every `main` (and in tests that
+/// build TLS configs); calling it again is harmless.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+impl LogFormat {
+    /// From `M365MON_LOG_FORMAT` (`json` or `text`, default text).
+    pub fn from_env() -> LogFormat {
+        match std::env::var("M365MON_LOG_FORMAT").as_deref() {
+            Ok("json") => LogFormat::Json,
+            _ => LogFormat::Text,
+        }
+    }
+}
+
+/// Sets up `tracing` for a service: `RUST_LOG` filters (default `info`), output to stderr.
+pub fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// A token cancelled on the first SIGTERM or SIGINT; a second signal ends the process at once
+/// (exit code 130), for an operator who does not want to wait for a graceful drain.
+pub fn shutdown_signal() -> CancellationToken {
+    static TOKEN: OnceLock<CancellationToken> = OnceLock::new();
+    TOKEN
+        .get_or_init(|| {
+            let token = CancellationToken::new();
+            let cancel = token.clone();
+            tokio::spawn(async move {
+                wait_for_signal().await;
+                tracing::info!("shutdown requested; draining (signal again to exit at once)");
+                cancel.cancel();
+                wait_for_signal().await;
+                tracing::warn!("second signal: exiting now");
+                std::process::exit(130);
+            });
+            token
+        })
+        .clone()
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

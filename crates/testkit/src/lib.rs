@@ -1,0 +1,99 @@
+//! Test support (a dev-dependency only).
+//!
+//! Tests talk to the real NATS server (`NATS_URL`, default `nats://127.0.0.1:4222`; start one with
+//! `scripts/ensure-services`). Each test gets its own [`Namespace`], so its streams, buckets and
+//! subjects never meet another test's, and tests run in parallel. The namespace is deleted when
+//! the [`TestBus`] is dropped, even when the test panics.
+
+use std::future::Future;
+use std::time::Duration;
+
+use m365mon_bus::{Bus, BusConfig};
+use m365mon_contracts::Namespace;
+use rand::Rng;
+
+/// The NATS server tests use.
+pub fn nats_url() -> String {
+    std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_string())
+}
+
+/// A fresh namespace such as `t3f9c2a1b`.
+pub fn unique_namespace() -> Namespace {
+    let n: u64 = rand::rng().random();
+    Namespace::new(format!("t{:012x}", n & 0xffff_ffff_ffff)).expect("valid namespace")
+}
+
+/// Logs to the test output when `TEST_LOG` is set (`TEST_LOG=debug cargo nextest run ...`).
+pub fn init_test_logging() {
+    if let Ok(level) = std::env::var("TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(if level.is_empty() { "info".into() } else { level }))
+            .with_test_writer()
+            .try_init();
+    }
+}
+
+/// A bus in a namespace of its own, removed again on drop.
+#[derive(Debug)]
+pub struct TestBus {
+    pub bus: Bus,
+    pub url: String,
+}
+
+impl TestBus {
+    /// Connects to the test NATS server in a new namespace. Fails with instructions when no server
+    /// answers.
+    pub async fn new() -> anyhow::Result<TestBus> {
+        init_test_logging();
+        let url = nats_url();
+        let client = tokio::time::timeout(Duration::from_secs(10), async_nats::connect(url.as_str()))
+            .await
+            .map_err(|_| anyhow::anyhow!("no NATS server at {url} within 10 s; run scripts/ensure-services"))?
+            .map_err(|e| anyhow::anyhow!("cannot connect to NATS at {url} ({e}); run scripts/ensure-services"))?;
+        Ok(TestBus { bus: Bus::from_client(client, unique_namespace()), url })
+    }
+
+    pub fn namespace(&self) -> &Namespace {
+        self.bus.namespace()
+    }
+
+    /// A bus config for a service process or library under test, in this namespace's server.
+    pub fn config(&self, client_name: &str) -> BusConfig {
+        BusConfig::new(self.url.clone(), client_name)
+    }
+}
+
+impl Drop for TestBus {
+    fn drop(&mut self) {
+        let bus = self.bus.clone();
+        // Drop cannot await; clean up on a thread of its own so this works inside and outside a
+        // runtime, and whether or not the test panicked.
+        let cleanup = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            runtime.block_on(async move {
+                let Ok(client) = async_nats::connect(nats_url()).await else { return };
+                let bus = Bus::from_client(client, bus.namespace().clone());
+                let _ = tokio::time::timeout(Duration::from_secs(10), bus.delete_namespace()).await;
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+/// Polls `check` until it returns `Some`, or fails after `timeout` with `what` in the message.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return Ok(value);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            anyhow::bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
