@@ -24,7 +24,8 @@ fn an_empty_document_gives_the_design_defaults() {
     assert_eq!(json["mfa_fatigue"], serde_json::json!({"threshold": 5, "window_minutes": 15}));
     assert_eq!(json["high_risk_countries"], serde_json::json!(["CU", "IR", "KP", "SY"]));
     assert_eq!(json["impossible_travel"], serde_json::json!({"max_speed_kmh": 900.0, "min_distance_km": 500.0}));
-    assert_eq!(json["new_country"], serde_json::json!({"learning_days": 14}));
+    assert_eq!(json["new_country"], serde_json::json!({"learning_days": 14, "forget_days": 90}));
+    assert_eq!(json["legacy_auth"]["user_agent_markers"], serde_json::json!(["BAV2ROPC", "CBAinPROD", "CBAinTAR"]));
     assert_eq!(json["admin_users"], serde_json::json!([]));
     assert_eq!(json["break_glass_users"], serde_json::json!([]));
     assert_eq!(json["trusted_ips"], serde_json::json!([]));
@@ -111,6 +112,7 @@ fn each_range_is_checked_with_the_allowed_range_in_the_message() {
             "between 0 and 20000",
         ),
         (r#"{"new_country": {"learning_days": 400}}"#, "new_country.learning_days", "between 0 and 365"),
+        (r#"{"new_country": {"forget_days": 0}}"#, "new_country.forget_days", "between 1 and 3650"),
         (r#"{"realert_minutes": 0}"#, "realert_minutes", "between 1 and 10080"),
         (r#"{"allowed_lateness_minutes": 5000}"#, "allowed_lateness_minutes", "between 0 and 1440"),
         (r#"{"collector": {"poll_interval_seconds": 1}}"#, "collector.poll_interval_seconds", "between 10 and 3600"),
@@ -133,6 +135,7 @@ fn list_entries_are_checked_and_all_problems_reported_at_once() {
     let p = problems(
         r#"{"high_risk_countries": ["KP", "Iran", "ir"],
             "admin_users": [" "],
+            "legacy_auth": {"user_agent_markers": [""]},
             "working_hours": {"start": "09:00", "end": "09:00", "days": []},
             "notifications": {"group_by": ["colour"], "ui_base_url": "ftp://x",
               "receivers": [{"name": "a", "email": ["bad\r\nBcc: evil@x.com"]}, {"name": "a", "webhooks": [{"kind": "slack", "url": "nope"}]}]}}"#,
@@ -141,6 +144,7 @@ fn list_entries_are_checked_and_all_problems_reported_at_once() {
         "high_risk_countries[1]",
         "high_risk_countries[2]",
         "admin_users[0]",
+        "legacy_auth.user_agent_markers[0]",
         "working_hours:",
         "working_hours.days",
         "notifications.group_by[0]",

@@ -111,6 +111,9 @@ pub struct ImpossibleTravel {
 pub struct NewCountry {
     /// A user is learned for this many days (from their first sign-in) before the rule fires.
     pub learning_days: u32,
+    /// A country not seen for this many days is forgotten (and a user not seen at all for this
+    /// long starts learning again), so the detector's memory stays bounded.
+    pub forget_days: u32,
 }
 
 /// Entra ID Protection risk levels, ordered.
@@ -134,6 +137,9 @@ pub struct RiskySignIn {
 #[serde(default, deny_unknown_fields)]
 pub struct LegacyAuth {
     pub client_apps: Vec<String>,
+    /// Substrings of `userAgent` that mark a legacy (ROPC / basic-auth) client whatever
+    /// `clientAppUsed` says, e.g. `BAV2ROPC`; compared case-insensitively.
+    pub user_agent_markers: Vec<String>,
 }
 
 /// Settings of every rule, keyed by rule id.
@@ -261,7 +267,7 @@ impl Default for ImpossibleTravel {
 
 impl Default for NewCountry {
     fn default() -> Self {
-        NewCountry { learning_days: 14 }
+        NewCountry { learning_days: 14, forget_days: 90 }
     }
 }
 
@@ -273,7 +279,10 @@ impl Default for RiskySignIn {
 
 impl Default for LegacyAuth {
     fn default() -> Self {
-        LegacyAuth { client_apps: DEFAULT_LEGACY_CLIENT_APPS.map(String::from).to_vec() }
+        LegacyAuth {
+            client_apps: DEFAULT_LEGACY_CLIENT_APPS.map(String::from).to_vec(),
+            user_agent_markers: DEFAULT_LEGACY_USER_AGENT_MARKERS.map(String::from).to_vec(),
+        }
     }
 }
 
@@ -293,6 +302,9 @@ pub const DEFAULT_LEGACY_CLIENT_APPS: [&str; 13] = [
     "Reporting Web Services",
     "Universal Outlook",
 ];
+
+/// `userAgent` markers of legacy / ROPC clients used by password-spray tooling (research/detections.md A5).
+pub const DEFAULT_LEGACY_USER_AGENT_MARKERS: [&str; 3] = ["BAV2ROPC", "CBAinPROD", "CBAinTAR"];
 
 /// Directory audit activities worth an alert on every occurrence (research/detections.md §3b).
 pub const DEFAULT_SENSITIVE_ACTIVITIES: [&str; 42] = [

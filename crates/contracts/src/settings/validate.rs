@@ -121,10 +121,12 @@ impl Settings {
         c.range_f64("impossible_travel.max_speed_kmh", self.impossible_travel.max_speed_kmh, 100.0, 20_000.0);
         c.range_f64("impossible_travel.min_distance_km", self.impossible_travel.min_distance_km, 0.0, 20_000.0);
         c.range_u32("new_country.learning_days", self.new_country.learning_days, 0, 365);
+        c.range_u32("new_country.forget_days", self.new_country.forget_days, 1, 3_650);
 
         c.non_blank_list("admin_users", &self.admin_users, "user principal name or object id");
         c.non_blank_list("break_glass_users", &self.break_glass_users, "user principal name or object id");
         c.non_blank_list("legacy_auth.client_apps", &self.legacy_auth.client_apps, "client app name");
+        c.non_blank_list("legacy_auth.user_agent_markers", &self.legacy_auth.user_agent_markers, "user agent text");
         c.non_blank_list("sensitive_activities", &self.sensitive_activities, "activity name");
         for (rule, rule_settings) in self.rules.iter() {
             c.non_blank_list(
