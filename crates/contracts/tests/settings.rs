@@ -160,6 +160,77 @@ fn list_entries_are_checked_and_all_problems_reported_at_once() {
 }
 
 #[test]
+fn notification_delivery_settings_have_defaults_and_ranges() {
+    let n = Settings::from_json_str("{}").unwrap().notifications;
+    assert_eq!(n.group_by, ["tenant", "rule"]);
+    assert_eq!((n.group_wait_seconds, n.group_interval_seconds, n.repeat_interval_seconds), (30, 300, 14_400));
+    assert_eq!((n.mail_rate_per_minute, n.webhook_rate_per_minute), (30, 60));
+    assert_eq!((n.retry_initial_seconds, n.retry_max_seconds, n.max_attempts), (30, 900, 8));
+    assert_eq!((n.resolve_timeout_seconds, n.max_alerts_per_message), (86_400, 50));
+    assert_eq!(n.subject_prefix, "[m365-monitor]");
+
+    for (json, field, range) in [
+        (
+            r#"{"notifications": {"webhook_rate_per_minute": 0}}"#,
+            "notifications.webhook_rate_per_minute",
+            "between 1 and 1000",
+        ),
+        (
+            r#"{"notifications": {"retry_initial_seconds": 0}}"#,
+            "notifications.retry_initial_seconds",
+            "between 1 and 3600",
+        ),
+        (
+            r#"{"notifications": {"retry_max_seconds": 90000}}"#,
+            "notifications.retry_max_seconds",
+            "between 1 and 86400",
+        ),
+        (
+            r#"{"notifications": {"retry_initial_seconds": 60, "retry_max_seconds": 10}}"#,
+            "notifications.retry_max_seconds",
+            "at least notifications.retry_initial_seconds (60)",
+        ),
+        (
+            r#"{"notifications": {"resolve_timeout_seconds": 5}}"#,
+            "notifications.resolve_timeout_seconds",
+            "between 60 and 2592000",
+        ),
+        (
+            r#"{"notifications": {"max_alerts_per_message": 0}}"#,
+            "notifications.max_alerts_per_message",
+            "between 1 and 1000",
+        ),
+        (
+            r#"{"notifications": {"subject_prefix": "[x]\r\nBcc: a@b.c"}}"#,
+            "notifications.subject_prefix",
+            "control characters",
+        ),
+        (
+            r#"{"notifications": {"receivers": [{"name": "a", "webhooks": [{"kind": "generic", "url": "https://h.test/x", "secret_env": "1BAD-NAME"}]}]}}"#,
+            "notifications.receivers[0].webhooks[0].secret_env",
+            "not an environment variable name",
+        ),
+        (
+            r#"{"notifications": {"receivers": [{"name": "a", "webhooks": [{"kind": "slack", "url": "https://h.test/x", "secret_env": "HOOK_SECRET"}]}]}}"#,
+            "notifications.receivers[0].webhooks[0].secret_env",
+            "only generic webhooks are signed",
+        ),
+    ] {
+        let p = problems(json);
+        assert_eq!(p.len(), 1, "{json}: {p:?}");
+        assert!(p[0].starts_with(field) && p[0].contains(range), "{json}: {p:?}");
+    }
+
+    let custom = Settings::from_json_str(
+        r#"{"notifications": {"retry_initial_seconds": 1, "retry_max_seconds": 4, "max_alerts_per_message": 5,
+            "receivers": [{"name": "hooks", "webhooks": [{"kind": "generic", "url": "https://h.test/x", "secret_env": "HOOK_SECRET"}]}]}}"#,
+    )
+    .unwrap();
+    assert_eq!(custom.notifications.retry_max_seconds, 4);
+    assert_eq!(custom.notifications.receivers[0].webhooks[0].secret_env.as_deref(), Some("HOOK_SECRET"));
+}
+
+#[test]
 fn malformed_json_is_a_clear_error() {
     let err = Settings::from_json_str("{\"timezone\": ").unwrap_err();
     assert!(err.to_string().contains("EOF"), "{err}");

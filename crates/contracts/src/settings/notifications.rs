@@ -30,6 +30,21 @@ pub struct NotificationSettings {
     pub mail_from: Option<String>,
     /// Who gets what.
     pub receivers: Vec<Receiver>,
+    /// Messages per minute per webhook URL (Slack accepts about one a second per webhook).
+    pub webhook_rate_per_minute: u32,
+    /// First retry of a failed delivery after this long; each further retry waits twice as long,
+    /// up to `retry_max_seconds`, until `max_attempts` is reached and the group is dead-lettered.
+    pub retry_initial_seconds: u32,
+    /// The longest wait between two delivery attempts.
+    pub retry_max_seconds: u32,
+    /// An alert with no new revision for this long is over: it leaves its group. Until then an
+    /// unchanged group is re-sent every `repeat_interval_seconds` as a reminder.
+    pub resolve_timeout_seconds: u32,
+    /// A message lists at most this many alerts in full and counts the rest, so a storm of
+    /// thousands of alerts stays one readable message.
+    pub max_alerts_per_message: u32,
+    /// Put at the start of every mail subject, for mail filters.
+    pub subject_prefix: String,
 }
 
 /// A set of recipients with a filter on the alerts they get.
@@ -96,6 +111,12 @@ impl Default for NotificationSettings {
             max_attempts: 8,
             mail_from: None,
             receivers: Vec::new(),
+            webhook_rate_per_minute: 60,
+            retry_initial_seconds: 30,
+            retry_max_seconds: 900,
+            resolve_timeout_seconds: 86_400,
+            max_alerts_per_message: 50,
+            subject_prefix: "[m365-monitor]".into(),
         }
     }
 }

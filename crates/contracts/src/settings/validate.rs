@@ -159,6 +159,28 @@ impl Settings {
         c.range_u32("notifications.repeat_interval_seconds", n.repeat_interval_seconds, 60, 7 * 86_400);
         c.range_u32("notifications.mail_rate_per_minute", n.mail_rate_per_minute, 1, 1_000);
         c.range_u32("notifications.max_attempts", n.max_attempts, 1, 100);
+        c.range_u32("notifications.webhook_rate_per_minute", n.webhook_rate_per_minute, 1, 1_000);
+        c.range_u32("notifications.retry_initial_seconds", n.retry_initial_seconds, 1, 3_600);
+        c.range_u32("notifications.retry_max_seconds", n.retry_max_seconds, 1, 86_400);
+        if n.retry_max_seconds < n.retry_initial_seconds {
+            c.fail(
+                "notifications.retry_max_seconds",
+                format!(
+                    "must be at least notifications.retry_initial_seconds ({}) (got {})",
+                    n.retry_initial_seconds, n.retry_max_seconds
+                ),
+            );
+        }
+        c.range_u32("notifications.resolve_timeout_seconds", n.resolve_timeout_seconds, 60, 30 * 86_400);
+        c.range_u32("notifications.max_alerts_per_message", n.max_alerts_per_message, 1, 1_000);
+        if n.subject_prefix.chars().count() > 60 {
+            c.fail("notifications.subject_prefix", "must be at most 60 characters");
+        } else if n.subject_prefix.chars().any(char::is_control) {
+            c.fail(
+                "notifications.subject_prefix",
+                format!("'{}' contains control characters", n.subject_prefix.escape_debug()),
+            );
+        }
         if let Some(url) = &n.ui_base_url
             && !is_http_url(url)
         {
@@ -191,11 +213,34 @@ impl Settings {
                         format!("'{}' is not an http:// or https:// URL", hook.url.escape_debug()),
                     );
                 }
+                if let Some(name) = &hook.secret_env {
+                    if hook.kind != super::WebhookKind::Generic {
+                        c.fail(
+                            format!("{at}.webhooks[{j}].secret_env"),
+                            "only generic webhooks are signed; remove secret_env or use kind \"generic\"",
+                        );
+                    } else if !is_env_name(name) {
+                        c.fail(
+                            format!("{at}.webhooks[{j}].secret_env"),
+                            format!(
+                                "'{}' is not an environment variable name (letters, digits and '_', not starting with a digit)",
+                                name.escape_debug()
+                            ),
+                        );
+                    }
+                }
             }
         }
 
         if c.problems.is_empty() { Ok(()) } else { Err(SettingsError { problems: c.problems }) }
     }
+}
+
+fn is_env_name(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 128
+        && !text.starts_with(|ch: char| ch.is_ascii_digit())
+        && text.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
 }
 
 fn is_http_url(text: &str) -> bool {
