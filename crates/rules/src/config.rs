@@ -96,7 +96,6 @@ impl Config {
         }
         ![upn, user_id].into_iter().flatten().any(|u| exempt.contains(&u.to_lowercase()))
     }
-
 }
 
 /// Parses an Entra ID Protection risk level; `none`, `hidden` and unknown values are no level.

@@ -105,7 +105,12 @@ struct FormatOnly {
 impl Engine {
     /// An engine with empty state.
     pub fn new(settings: Settings) -> Engine {
-        Engine { config: Config::new(settings), tenants: BTreeMap::new(), privileged: BTreeMap::new(), stats: Stats::default() }
+        Engine {
+            config: Config::new(settings),
+            tenants: BTreeMap::new(),
+            privileged: BTreeMap::new(),
+            stats: Stats::default(),
+        }
     }
 
     /// Replaces the settings, keeping all state (windows, memories, open incidents).
@@ -250,7 +255,8 @@ impl Engine {
                 .filter(|u| u.first_success.is_some_and(|f| f.saturating_add(self.config.learning) > watermark))
                 .count();
             size.user_bytes += ts.users.values().map(|u| u.approx_bytes()).sum::<usize>()
-                + ts.users.capacity().saturating_sub(ts.users.len()) * (std::mem::size_of::<crate::state::UserState>() + 9);
+                + ts.users.capacity().saturating_sub(ts.users.len())
+                    * (std::mem::size_of::<crate::state::UserState>() + 9);
         }
         size
     }

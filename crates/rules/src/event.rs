@@ -300,11 +300,7 @@ impl<'a> AuditEvent<'a> {
                         .modified_properties
                         .iter()
                         .map(|p| {
-                            (
-                                Cow::Borrowed(p.display_name.as_deref().unwrap_or("")),
-                                b(&p.old_value),
-                                b(&p.new_value),
-                            )
+                            (Cow::Borrowed(p.display_name.as_deref().unwrap_or("")), b(&p.old_value), b(&p.new_value))
                         })
                         .collect(),
                 })
@@ -312,7 +308,9 @@ impl<'a> AuditEvent<'a> {
             additional_details: a
                 .additional_details
                 .iter()
-                .filter_map(|kv| Some((Cow::Borrowed(kv.key.as_deref()?), Cow::Borrowed(kv.value.as_deref().unwrap_or("")))))
+                .filter_map(|kv| {
+                    Some((Cow::Borrowed(kv.key.as_deref()?), Cow::Borrowed(kv.value.as_deref().unwrap_or(""))))
+                })
                 .collect(),
         })
     }

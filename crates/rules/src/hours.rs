@@ -26,7 +26,8 @@ fn interval(hours: &WorkingHours, day: NaiveDate) -> Option<(NaiveDateTime, Naiv
         return None;
     }
     let start = day.and_time(hours.start);
-    let end = if hours.end > hours.start { day.and_time(hours.end) } else { (day + Duration::days(1)).and_time(hours.end) };
+    let end =
+        if hours.end > hours.start { day.and_time(hours.end) } else { (day + Duration::days(1)).and_time(hours.end) };
     Some((start, end))
 }
 

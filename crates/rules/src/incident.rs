@@ -195,7 +195,6 @@ impl Incident {
         self.members.len() as u64
     }
 
-
     /// Publishes now if allowed (first publication, or the re-alert interval has passed).
     pub fn publish_if_due(&mut self, tenant: &str, cfg: &Config, watermark: Micros, out: &mut Vec<AlertEvent>) {
         if !self.dirty || self.members.is_empty() {
@@ -239,5 +238,4 @@ impl Incident {
         self.last_published = Some(watermark);
         self.dirty = false;
     }
-
 }

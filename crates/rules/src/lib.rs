@@ -37,7 +37,6 @@
 //! countries and users for `new_country.forget_days`, incidents until their window closes.
 //! [`Engine::snapshot`] / [`Engine::restore`] carry all of it across a restart.
 
-
 pub mod codes;
 mod config;
 mod engine;

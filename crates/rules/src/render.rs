@@ -35,7 +35,8 @@ fn clip(text: &str) -> String {
 
 /// "City, State, CC" from what Graph knows.
 pub(crate) fn place(s: &SignInEvent<'_>) -> Option<String> {
-    let parts: Vec<&str> = [s.city.as_deref(), s.state.as_deref(), s.country.as_deref()].into_iter().flatten().collect();
+    let parts: Vec<&str> =
+        [s.city.as_deref(), s.state.as_deref(), s.country.as_deref()].into_iter().flatten().collect();
     (!parts.is_empty()).then(|| parts.join(", "))
 }
 
@@ -184,7 +185,11 @@ pub(crate) fn render(incident: &Incident, cfg: &Config) -> Rendered {
     let user = incident.user.clone().unwrap_or_else(|| "an unknown account".into());
     let first = when(incident.first_seen, tz);
     let last = when(incident.last_seen, tz);
-    let span = if incident.first_seen == incident.last_seen { format!("at {first}") } else { format!("between {first} and {last}") };
+    let span = if incident.first_seen == incident.last_seen {
+        format!("at {first}")
+    } else {
+        format!("between {first} and {last}")
+    };
     let n = incident.count();
     let attempts = incident.facts.attempts.len() as u64;
     let ips = top(incident, "ips");
@@ -220,12 +225,16 @@ pub(crate) fn render(incident: &Incident, cfg: &Config) -> Rendered {
             let ps = &cfg.settings.password_spray;
             let users = top(incident, "users");
             let ip = incident.ip.clone().unwrap_or_else(|| incident.subject.clone());
-            let location = top(incident, "locations").into_iter().next().map(|(l, _)| format!(" ({l})")).unwrap_or_default();
+            let location =
+                top(incident, "locations").into_iter().next().map(|(l, _)| format!(" ({l})")).unwrap_or_default();
             d.insert("attempts".into(), json!(attempts));
             d.insert("distinct_users".into(), json!(users.len()));
             d.insert("threshold".into(), json!(ps.distinct_users));
             d.insert("window_minutes".into(), json!(ps.window_minutes));
-            d.insert("users".into(), Value::Array(users.iter().map(|(u, c)| json!({"value": u, "count": c})).collect()));
+            d.insert(
+                "users".into(),
+                Value::Array(users.iter().map(|(u, c)| json!({"value": u, "count": c})).collect()),
+            );
             d.insert("lockouts".into(), json!(distinct(incident, "lockouts")));
             let summary = format!(
                 "{ip}{location} failed to sign in as {} {span} (at least {} users within {} minutes), {} in all. Targets include {}. \
@@ -262,7 +271,10 @@ pub(crate) fn render(incident: &Incident, cfg: &Config) -> Rendered {
             summary.push_str(&format!(
                 " Someone who knows {user}'s password may be sending prompts hoping one gets approved: if {user} did not try to sign in, reset the password and review their MFA methods."
             ));
-            (format!("{} for {user}", plural(attempts, "MFA prompt denied", "MFA prompts denied or unanswered")), summary)
+            (
+                format!("{} for {user}", plural(attempts, "MFA prompt denied", "MFA prompts denied or unanswered")),
+                summary,
+            )
         }
         RuleId::HighRiskCountry => {
             let country = incident.facts.labels.get("country").cloned().unwrap_or_default();
@@ -283,13 +295,11 @@ pub(crate) fn render(incident: &Incident, cfg: &Config) -> Rendered {
             let known = incident.facts.labels.get("known_countries").cloned().unwrap_or_default();
             let locations = top(incident, "locations");
             d.insert("country".into(), json!(country));
-            d.insert(
-                "known_countries".into(),
-                json!(known.split(',').filter(|s| !s.is_empty()).collect::<Vec<_>>()),
-            );
+            d.insert("known_countries".into(), json!(known.split(',').filter(|s| !s.is_empty()).collect::<Vec<_>>()));
             d.insert("learning_since".into(), json!(incident.facts.labels.get("learning_since")));
             d.insert("learning_days".into(), json!(cfg.settings.new_country.learning_days));
-            let known_text = if known.is_empty() { "none outside trusted ranges".to_string() } else { known.replace(',', ", ") };
+            let known_text =
+                if known.is_empty() { "none outside trusted ranges".to_string() } else { known.replace(',', ", ") };
             let summary = format!(
                 "{user} signed in successfully from {country} for the first time: {} ({}), {span}. Countries seen before: {known_text}. \
                  If {user} is not travelling, the account may be in someone else's hands.",
@@ -301,7 +311,8 @@ pub(crate) fn render(incident: &Incident, cfg: &Config) -> Rendered {
         RuleId::AfterHours => {
             let wh = &cfg.settings.working_hours;
             let days: Vec<String> = wh.days.iter().map(|d| d.to_string()).collect();
-            let hours = format!("{} {}–{} {}", days.join(" "), wh.start.format("%H:%M"), wh.end.format("%H:%M"), tz.name());
+            let hours =
+                format!("{} {}–{} {}", days.join(" "), wh.start.format("%H:%M"), wh.end.format("%H:%M"), tz.name());
             let first_local = incident.facts.items.values().next().and_then(|v| v["local_time"].as_str()).unwrap_or("");
             d.insert("working_hours".into(), json!(hours));
             d.insert("timezone".into(), json!(tz.name()));
@@ -378,15 +389,18 @@ pub(crate) fn render(incident: &Incident, cfg: &Config) -> Rendered {
             d.insert("initiator".into(), json!(initiator));
             d.insert("targets".into(), top_json(incident, "targets"));
             let target_text = if targets.is_empty() { String::new() } else { format!(" on {}", list(&targets, 3)) };
-            let mut summary = format!(
-                "{initiator} ran \"{activity}\"{target_text}, {}, {span}.",
-                plural(n, "time", "times")
-            );
+            let mut summary =
+                format!("{initiator} ran \"{activity}\"{target_text}, {}, {span}.", plural(n, "time", "times"));
             if let Some(change) = &change {
                 summary.push_str(&format!(" Changed: {change}."));
             }
-            summary.push_str(" This is a sensitive directory change: confirm that it was planned and made by the right person.");
-            let title_target = targets.first().map(|(t, _)| format!(" ({t}{})", if targets.len() > 1 { " …" } else { "" })).unwrap_or_default();
+            summary.push_str(
+                " This is a sensitive directory change: confirm that it was planned and made by the right person.",
+            );
+            let title_target = targets
+                .first()
+                .map(|(t, _)| format!(" ({t}{})", if targets.len() > 1 { " …" } else { "" }))
+                .unwrap_or_default();
             (format!("{initiator}: {activity}{title_target}"), summary)
         }
         RuleId::LegacyAuth => {
@@ -414,7 +428,13 @@ pub(crate) fn render(incident: &Incident, cfg: &Config) -> Rendered {
         }
         RuleId::RiskySignIn => {
             let rank = incident.facts.maxima.get("risk_level").copied().unwrap_or(0.0);
-            let level = if rank >= 3.0 { "high" } else if rank >= 2.0 { "medium" } else { "low" };
+            let level = if rank >= 3.0 {
+                "high"
+            } else if rank >= 2.0 {
+                "medium"
+            } else {
+                "low"
+            };
             let types = top(incident, "risk_event_types");
             d.insert("risk_level".into(), json!(level));
             d.insert("risk_event_types".into(), top_json(incident, "risk_event_types"));
@@ -457,7 +477,8 @@ pub(crate) fn render(incident: &Incident, cfg: &Config) -> Rendered {
         if incident.facts.counters.contains_key("failure_reasons") {
             d.insert("failure_reasons".into(), reasons_json(incident));
         }
-        for dimension in ["additional_details", "ips", "locations", "apps", "client_apps", "user_agents", "activities"] {
+        for dimension in ["additional_details", "ips", "locations", "apps", "client_apps", "user_agents", "activities"]
+        {
             if incident.facts.counters.contains_key(dimension) {
                 d.insert(dimension.into(), top_json(incident, dimension));
             }
@@ -480,7 +501,8 @@ fn role_or_property(incident: &Incident) -> Option<String> {
                     continue;
                 }
                 let old = p["old"].as_str().unwrap_or("");
-                let text = if old.is_empty() { format!("{name} → {new}") } else { format!("{name}: {old} → {new}") };
+                let text =
+                    if old.is_empty() { format!("{name} → {new}") } else { format!("{name}: {old} → {new}") };
                 if !parts.contains(&text) {
                     parts.push(text);
                 }

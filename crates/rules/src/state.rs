@@ -280,7 +280,16 @@ mod tests {
         assert_eq!(network_key(None), 0);
         assert_ne!(network_key(Some(a)), 0);
         for ip in [a, x] {
-            let s = Sighting { t: 0, lat: 0.0, lon: 0.0, net: 0, country: *b"DE", city: 0, ip: ip_bytes(Some(ip)), id: CompactId::new("x") };
+            let s = Sighting {
+                t: 0,
+                lat: 0.0,
+                lon: 0.0,
+                net: 0,
+                country: *b"DE",
+                city: 0,
+                ip: ip_bytes(Some(ip)),
+                id: CompactId::new("x"),
+            };
             assert_eq!(s.ip(), Some(ip));
         }
     }

@@ -179,17 +179,26 @@ impl Generator {
         let (code, reason, details) = if roll < 0.93 {
             (0, None, None)
         } else if roll < 0.96 {
-            (50140, Some("This error occurred due to 'Keep me signed in' interrupt when the user was signing in."), None)
+            (
+                50140,
+                Some("This error occurred due to 'Keep me signed in' interrupt when the user was signing in."),
+                None,
+            )
         } else if roll < 0.985 {
             (50126, Some("Error validating credentials due to invalid username or password."), None)
         } else if roll < 0.995 {
             (50074, Some("Strong Authentication is required."), None)
         } else {
-            (500121, Some("Authentication failed during strong authentication request."), Some("MFA denied; user did not respond to mobile app notification"))
+            (
+                500121,
+                Some("Authentication failed during strong authentication request."),
+                Some("MFA denied; user did not respond to mobile app notification"),
+            )
         };
         let interactive = self.rng.unit() < 0.35;
         // One in a thousand sign-ins happens on a business trip.
-        let city = if self.rng.unit() < 0.001 { self.rng.below(CITIES.len() as u64) as usize } else { self.users[u].home };
+        let city =
+            if self.rng.unit() < 0.001 { self.rng.below(CITIES.len() as u64) as usize } else { self.users[u].home };
         let host = self.users[u].host;
         self.sign_in(u, city, host, code, reason, details, interactive)
     }
@@ -204,14 +213,28 @@ impl Generator {
         match attack {
             Attack::Spray => {
                 let u = self.rng.below(self.users.len() as u64) as usize;
-                let mut v = self.sign_in(u, 7, 66, 50126, Some("Error validating credentials due to invalid username or password."), None, true);
+                let mut v = self.sign_in(
+                    u,
+                    7,
+                    66,
+                    50126,
+                    Some("Error validating credentials due to invalid username or password."),
+                    None,
+                    true,
+                );
                 v["ipAddress"] = json!("185.220.101.66");
                 v["userAgent"] = json!("python-requests/2.31.0");
                 v
             }
-            Attack::BruteForce(victim) => {
-                self.sign_in(victim, 15, 9, 50126, Some("Error validating credentials due to invalid username or password."), None, true)
-            }
+            Attack::BruteForce(victim) => self.sign_in(
+                victim,
+                15,
+                9,
+                50126,
+                Some("Error validating credentials due to invalid username or password."),
+                None,
+                true,
+            ),
             Attack::Travel(victim) => {
                 let home = self.users[victim].home;
                 let far = (home + CITIES.len() / 2) % CITIES.len();

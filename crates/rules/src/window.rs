@@ -49,7 +49,6 @@ impl Window {
         self.entries.is_empty()
     }
 
-
     pub fn contains(&self, t: Micros, record: u64) -> bool {
         self.position(t, record).is_ok()
     }

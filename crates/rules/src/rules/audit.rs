@@ -40,34 +40,59 @@ pub(crate) fn evaluate(
     {
         let who = initiator.clone().unwrap_or_else(|| "unknown initiator".into());
         let subject = format!("{}|{who}", activity.to_lowercase());
-        add_to_incident(ts, env, stats, RuleId::SensitiveChange, subject, day, day + DAY, a.initiator_upn.as_deref(), member(), |f| {
-            f.labels.insert("activity".into(), activity.to_string());
-            f.count("activities", activity);
-            for target in &a.targets {
-                if let Some(name) = render::target_name(target) {
-                    f.count("targets", &name);
+        add_to_incident(
+            ts,
+            env,
+            stats,
+            RuleId::SensitiveChange,
+            subject,
+            day,
+            day + DAY,
+            a.initiator_upn.as_deref(),
+            member(),
+            |f| {
+                f.labels.insert("activity".into(), activity.to_string());
+                f.count("activities", activity);
+                for target in &a.targets {
+                    if let Some(name) = render::target_name(target) {
+                        f.count("targets", &name);
+                    }
                 }
-            }
-            f.item(a.time, &a.id, render::change_item(a));
-        }, out);
+                f.item(a.time, &a.id, render::change_item(a));
+            },
+            out,
+        );
     }
 
     if !cfg.break_glass_users.is_empty() {
         let listed = |name: Option<&str>| name.map(str::to_lowercase).filter(|n| cfg.break_glass_users.contains(n));
         let by = listed(a.initiator_upn.as_deref()).or_else(|| listed(a.initiator_user_id.as_deref()));
-        let to = a.targets.iter().find_map(|t| listed(t.user_principal_name.as_deref()).or_else(|| listed(t.id.as_deref())));
+        let to =
+            a.targets.iter().find_map(|t| listed(t.user_principal_name.as_deref()).or_else(|| listed(t.id.as_deref())));
         for (account, role) in [(by, "made by"), (to, "made to")] {
             let Some(account) = account else { continue };
             if !cfg.applies(RuleId::BreakGlass, Some(&account), None) {
                 continue;
             }
-            add_to_incident(ts, env, stats, RuleId::BreakGlass, account.clone(), day, day + DAY, Some(&account), member(), |f| {
-                f.count("kinds", &format!("change {role} the account"));
-                if let Some(activity) = &a.activity {
-                    f.count("activities", activity);
-                }
-                f.item(a.time, &a.id, render::change_item(a));
-            }, out);
+            add_to_incident(
+                ts,
+                env,
+                stats,
+                RuleId::BreakGlass,
+                account.clone(),
+                day,
+                day + DAY,
+                Some(&account),
+                member(),
+                |f| {
+                    f.count("kinds", &format!("change {role} the account"));
+                    if let Some(activity) = &a.activity {
+                        f.count("activities", activity);
+                    }
+                    f.item(a.time, &a.id, render::change_item(a));
+                },
+                out,
+            );
         }
     }
 }

@@ -35,11 +35,9 @@ pub(crate) fn evaluate(
     let user_key = keys::folded(user);
 
     let per_user = match outcome {
-        Outcome::CredentialFailure if cfg.applies(RuleId::FailedLogins, upn, user_id) => Some((
-            RuleId::FailedLogins,
-            cfg.failed_window,
-            cfg.settings.failed_logins.threshold as usize,
-        )),
+        Outcome::CredentialFailure if cfg.applies(RuleId::FailedLogins, upn, user_id) => {
+            Some((RuleId::FailedLogins, cfg.failed_window, cfg.settings.failed_logins.threshold as usize))
+        }
         Outcome::MfaFailure if cfg.applies(RuleId::MfaFatigue, upn, user_id) => {
             Some((RuleId::MfaFatigue, cfg.mfa_window, cfg.settings.mfa_fatigue.threshold as usize))
         }
@@ -57,13 +55,25 @@ pub(crate) fn evaluate(
             for hot in inserted.newly_hot {
                 let day = utc_day(hot.time);
                 let member = Member { time: hot.time, record_id: &hot.id, ip: hot.ip_address.as_deref() };
-                add_to_incident(ts, env, stats, rule, subject.clone(), day, day + DAY, Some(&subject), member, |f| {
-                    f.sign_in(&hot);
-                    if hot.error_code == Some(LOCKOUT_CODE) {
-                        f.count("lockouts", &hot.id);
-                    }
-                    f.item(hot.time, &hot.id, render::sign_in_item(&hot, cfg));
-                }, out);
+                add_to_incident(
+                    ts,
+                    env,
+                    stats,
+                    rule,
+                    subject.clone(),
+                    day,
+                    day + DAY,
+                    Some(&subject),
+                    member,
+                    |f| {
+                        f.sign_in(&hot);
+                        if hot.error_code == Some(LOCKOUT_CODE) {
+                            f.count("lockouts", &hot.id);
+                        }
+                        f.item(hot.time, &hot.id, render::sign_in_item(&hot, cfg));
+                    },
+                    out,
+                );
             }
         }
     }
@@ -82,16 +92,28 @@ pub(crate) fn evaluate(
             for hot in inserted.newly_hot {
                 let day = utc_day(hot.time);
                 let member = Member { time: hot.time, record_id: &hot.id, ip: hot.ip_address.as_deref() };
-                add_to_incident(ts, env, stats, RuleId::PasswordSpray, subject.clone(), day, day + DAY, None, member, |f| {
-                    f.sign_in(&hot);
-                    if let Some(u) = hot.user() {
-                        f.count("users", &u.to_lowercase());
-                    }
-                    if hot.error_code == Some(LOCKOUT_CODE) {
-                        f.count("lockouts", &hot.id);
-                    }
-                    f.item(hot.time, &hot.id, render::sign_in_item(&hot, cfg));
-                }, out);
+                add_to_incident(
+                    ts,
+                    env,
+                    stats,
+                    RuleId::PasswordSpray,
+                    subject.clone(),
+                    day,
+                    day + DAY,
+                    None,
+                    member,
+                    |f| {
+                        f.sign_in(&hot);
+                        if let Some(u) = hot.user() {
+                            f.count("users", &u.to_lowercase());
+                        }
+                        if hot.error_code == Some(LOCKOUT_CODE) {
+                            f.count("lockouts", &hot.id);
+                        }
+                        f.item(hot.time, &hot.id, render::sign_in_item(&hot, cfg));
+                    },
+                    out,
+                );
             }
         }
     }

@@ -69,22 +69,50 @@ pub(crate) fn evaluate(
         let country_subject = format!("{subject}|{code}");
         let evidence = found.evidence;
         let member = Member { time: evidence.time, record_id: &evidence.id, ip: evidence.ip_address.as_deref() };
-        add_to_incident(ts, env, stats, RuleId::NewCountry, country_subject, found.window_start, found.first + DAY, Some(&subject), member, |f| {
-            f.sign_in(&evidence);
-            f.labels.insert("country".into(), code.clone());
-            f.labels.insert("known_countries".into(), found.known.join(","));
-            f.labels.insert("learning_since".into(), datetime(found.learning_since).to_rfc3339());
-            f.item(evidence.time, &evidence.id, render::sign_in_item(&evidence, cfg));
-        }, out);
+        add_to_incident(
+            ts,
+            env,
+            stats,
+            RuleId::NewCountry,
+            country_subject,
+            found.window_start,
+            found.first + DAY,
+            Some(&subject),
+            member,
+            |f| {
+                f.sign_in(&evidence);
+                f.labels.insert("country".into(), code.clone());
+                f.labels.insert("known_countries".into(), found.known.join(","));
+                f.labels.insert("learning_since".into(), datetime(found.learning_since).to_rfc3339());
+                f.item(evidence.time, &evidence.id, render::sign_in_item(&evidence, cfg));
+            },
+            out,
+        );
     }
     for (code, window_start) in joins {
-        let key = crate::incident::IncidentKey { rule: RuleId::NewCountry, subject: format!("{subject}|{code}"), window_start };
+        let key = crate::incident::IncidentKey {
+            rule: RuleId::NewCountry,
+            subject: format!("{subject}|{code}"),
+            window_start,
+        };
         if ts.incidents.contains_key(&key) {
             let member = Member { time: s.time, record_id: &s.id, ip: s.ip_address.as_deref() };
-            add_to_incident(ts, env, stats, RuleId::NewCountry, key.subject, window_start, s.time, Some(&subject), member, |f| {
-                f.sign_in(s);
-                f.item(s.time, &s.id, render::sign_in_item(s, cfg));
-            }, out);
+            add_to_incident(
+                ts,
+                env,
+                stats,
+                RuleId::NewCountry,
+                key.subject,
+                window_start,
+                s.time,
+                Some(&subject),
+                member,
+                |f| {
+                    f.sign_in(s);
+                    f.item(s.time, &s.id, render::sign_in_item(s, cfg));
+                },
+                out,
+            );
         }
     }
     for leg in legs {
@@ -127,7 +155,8 @@ struct NewCountry {
 
 fn country_code(s: &SignInEvent<'_>) -> Option<[u8; 2]> {
     let c = s.country.as_deref()?.as_bytes();
-    (c.len() == 2 && c.iter().all(u8::is_ascii_alphabetic)).then(|| [c[0].to_ascii_uppercase(), c[1].to_ascii_uppercase()])
+    (c.len() == 2 && c.iter().all(u8::is_ascii_alphabetic))
+        .then(|| [c[0].to_ascii_uppercase(), c[1].to_ascii_uppercase()])
 }
 
 fn round4(x: f64) -> f64 {
@@ -281,7 +310,8 @@ fn sight(state: &mut UserState, cfg: &crate::config::Config, s: &SignInEvent<'_>
             "speed_kmh": speed_kmh,
         });
         let other_id = p.id.to_string();
-        let (later_id, earlier_id) = if p.t <= s.time { (s.id.to_string(), other_id.clone()) } else { (other_id.clone(), s.id.to_string()) };
+        let (later_id, earlier_id) =
+            if p.t <= s.time { (s.id.to_string(), other_id.clone()) } else { (other_id.clone(), s.id.to_string()) };
         legs.push(Leg {
             later_time: s.time.max(p.t),
             later_id,
@@ -310,6 +340,15 @@ fn sight(state: &mut UserState, cfg: &crate::config::Config, s: &SignInEvent<'_>
     {
         state.sightings.swap_remove(oldest);
     }
-    state.sightings.push(Sighting { t: s.time, lat: lat as f32, lon: lon as f32, net, country, city, ip: ip_bytes(ip), id });
+    state.sightings.push(Sighting {
+        t: s.time,
+        lat: lat as f32,
+        lon: lon as f32,
+        net,
+        country,
+        city,
+        ip: ip_bytes(ip),
+        id,
+    });
     legs
 }

@@ -18,8 +18,12 @@ use crate::time::{DAY, utc_day};
 /// Risk states that mean "already handled" (research/detections.md §2.12: filtering them removed
 /// most of Elastic's risk alerts).
 const HANDLED_RISK_STATES: [&str; 3] = ["remediated", "dismissed", "confirmedsafe"];
-const HANDLED_RISK_DETAILS: [&str; 4] =
-    ["aiconfirmedsigninsafe", "adminconfirmedsigninsafe", "admindismissedallriskforuser", "userperformedsecuredpasswordreset"];
+const HANDLED_RISK_DETAILS: [&str; 4] = [
+    "aiconfirmedsigninsafe",
+    "adminconfirmedsigninsafe",
+    "admindismissedallriskforuser",
+    "userperformedsecuredpasswordreset",
+];
 
 pub(crate) fn evaluate(
     ts: &mut TenantState,
@@ -42,11 +46,23 @@ pub(crate) fn evaluate(
         && let Some(account) = listed(&cfg.break_glass_users, [upn, user_id, s.service_principal.as_deref()])
         && cfg.applies(RuleId::BreakGlass, upn, user_id)
     {
-        add_to_incident(ts, env, stats, RuleId::BreakGlass, account.clone(), day, day + DAY, Some(&account), member(), |f| {
-            f.sign_in(s);
-            f.count("kinds", "sign-in");
-            f.item(s.time, &s.id, render::sign_in_item(s, cfg));
-        }, out);
+        add_to_incident(
+            ts,
+            env,
+            stats,
+            RuleId::BreakGlass,
+            account.clone(),
+            day,
+            day + DAY,
+            Some(&account),
+            member(),
+            |f| {
+                f.sign_in(s);
+                f.count("kinds", "sign-in");
+                f.item(s.time, &s.id, render::sign_in_item(s, cfg));
+            },
+            out,
+        );
     }
 
     // risky_sign_in: Identity Protection's level at or above the setting, unless handled.
@@ -58,17 +74,29 @@ pub(crate) fn evaluate(
         && cfg.applies(RuleId::RiskySignIn, upn, user_id)
     {
         let subject = principal.to_lowercase();
-        add_to_incident(ts, env, stats, RuleId::RiskySignIn, subject.clone(), day, day + DAY, Some(&subject), member(), |f| {
-            f.sign_in(s);
-            f.maximum("risk_level", risk_rank(level));
-            for t in &s.risk_event_types {
-                f.count("risk_event_types", t);
-            }
-            if let Some(state) = &s.risk_state {
-                f.count("risk_states", state);
-            }
-            f.item(s.time, &s.id, render::sign_in_item(s, cfg));
-        }, out);
+        add_to_incident(
+            ts,
+            env,
+            stats,
+            RuleId::RiskySignIn,
+            subject.clone(),
+            day,
+            day + DAY,
+            Some(&subject),
+            member(),
+            |f| {
+                f.sign_in(s);
+                f.maximum("risk_level", risk_rank(level));
+                for t in &s.risk_event_types {
+                    f.count("risk_event_types", t);
+                }
+                if let Some(state) = &s.risk_state {
+                    f.count("risk_states", state);
+                }
+                f.item(s.time, &s.id, render::sign_in_item(s, cfg));
+            },
+            out,
+        );
     }
 
     // disabled_account: attempts on a disabled account (50057).
@@ -77,10 +105,22 @@ pub(crate) fn evaluate(
         && cfg.applies(RuleId::DisabledAccount, upn, user_id)
     {
         let subject = principal.to_lowercase();
-        add_to_incident(ts, env, stats, RuleId::DisabledAccount, subject.clone(), day, day + DAY, Some(&subject), member(), |f| {
-            f.sign_in(s);
-            f.item(s.time, &s.id, render::sign_in_item(s, cfg));
-        }, out);
+        add_to_incident(
+            ts,
+            env,
+            stats,
+            RuleId::DisabledAccount,
+            subject.clone(),
+            day,
+            day + DAY,
+            Some(&subject),
+            member(),
+            |f| {
+                f.sign_in(s);
+                f.item(s.time, &s.id, render::sign_in_item(s, cfg));
+            },
+            out,
+        );
     }
 
     if !success {
@@ -93,11 +133,23 @@ pub(crate) fn evaluate(
         && cfg.applies(RuleId::LegacyAuth, upn, user_id)
     {
         let subject = principal.to_lowercase();
-        add_to_incident(ts, env, stats, RuleId::LegacyAuth, subject.clone(), day, day + DAY, Some(&subject), member(), |f| {
-            f.sign_in(s);
-            f.count("legacy_protocols", &protocol);
-            f.item(s.time, &s.id, render::sign_in_item(s, cfg));
-        }, out);
+        add_to_incident(
+            ts,
+            env,
+            stats,
+            RuleId::LegacyAuth,
+            subject.clone(),
+            day,
+            day + DAY,
+            Some(&subject),
+            member(),
+            |f| {
+                f.sign_in(s);
+                f.count("legacy_protocols", &protocol);
+                f.item(s.time, &s.id, render::sign_in_item(s, cfg));
+            },
+            out,
+        );
     }
 
     let Some(user) = s.user() else { return };
@@ -111,11 +163,23 @@ pub(crate) fn evaluate(
     {
         let user = user.to_lowercase();
         let subject = format!("{user}|{country}");
-        add_to_incident(ts, env, stats, RuleId::HighRiskCountry, subject, day, day + DAY, Some(&user), member(), |f| {
-            f.sign_in(s);
-            f.labels.insert("country".into(), country.clone());
-            f.item(s.time, &s.id, render::sign_in_item(s, cfg));
-        }, out);
+        add_to_incident(
+            ts,
+            env,
+            stats,
+            RuleId::HighRiskCountry,
+            subject,
+            day,
+            day + DAY,
+            Some(&user),
+            member(),
+            |f| {
+                f.sign_in(s);
+                f.labels.insert("country".into(), country.clone());
+                f.item(s.time, &s.id, render::sign_in_item(s, cfg));
+            },
+            out,
+        );
     }
 
     if !s.interactive {
@@ -127,14 +191,26 @@ pub(crate) fn evaluate(
         && cfg.applies(RuleId::AdminSignIn, upn, user_id)
     {
         let user = user.to_lowercase();
-        add_to_incident(ts, env, stats, RuleId::AdminSignIn, user.clone(), day, day + DAY, Some(&user), member(), |f| {
-            f.sign_in(s);
-            f.labels.insert("privilege".into(), source.into());
-            if let Some(req) = &s.authentication_requirement {
-                f.count("authentication_requirements", req);
-            }
-            f.item(s.time, &s.id, render::sign_in_item(s, cfg));
-        }, out);
+        add_to_incident(
+            ts,
+            env,
+            stats,
+            RuleId::AdminSignIn,
+            user.clone(),
+            day,
+            day + DAY,
+            Some(&user),
+            member(),
+            |f| {
+                f.sign_in(s);
+                f.labels.insert("privilege".into(), source.into());
+                if let Some(req) = &s.authentication_requirement {
+                    f.count("authentication_requirements", req);
+                }
+                f.item(s.time, &s.id, render::sign_in_item(s, cfg));
+            },
+            out,
+        );
     }
 
     // after_hours: a successful interactive sign-in outside working hours, in the zone.
@@ -143,12 +219,24 @@ pub(crate) fn evaluate(
     {
         let user = user.to_lowercase();
         let local = off.local.format("%a %Y-%m-%d %H:%M").to_string();
-        add_to_incident(ts, env, stats, RuleId::AfterHours, user.clone(), off.period_start, off.period_end, Some(&user), member(), |f| {
-            f.sign_in(s);
-            let mut item = render::sign_in_item(s, cfg);
-            item["local_time"] = local.into();
-            f.item(s.time, &s.id, item);
-        }, out);
+        add_to_incident(
+            ts,
+            env,
+            stats,
+            RuleId::AfterHours,
+            user.clone(),
+            off.period_start,
+            off.period_end,
+            Some(&user),
+            member(),
+            |f| {
+                f.sign_in(s);
+                let mut item = render::sign_in_item(s, cfg);
+                item["local_time"] = local.into();
+                f.item(s.time, &s.id, item);
+            },
+            out,
+        );
     }
 }
 
