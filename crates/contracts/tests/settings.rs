@@ -117,6 +117,17 @@ fn each_range_is_checked_with_the_allowed_range_in_the_message() {
         (r#"{"allowed_lateness_minutes": 5000}"#, "allowed_lateness_minutes", "between 0 and 1440"),
         (r#"{"collector": {"poll_interval_seconds": 1}}"#, "collector.poll_interval_seconds", "between 10 and 3600"),
         (r#"{"collector": {"backfill_days": 31}}"#, "collector.backfill_days", "between 0 and 30"),
+        (
+            r#"{"collector": {"late_sweep_interval_minutes": 2000}}"#,
+            "collector.late_sweep_interval_minutes",
+            "between 0 and 1440",
+        ),
+        (r#"{"collector": {"late_sweep_hours": 0}}"#, "collector.late_sweep_hours", "between 1 and 168"),
+        (
+            r#"{"collector": {"late_sweep_hours": 1, "overlap_minutes": 90}}"#,
+            "collector.late_sweep_hours",
+            "further back than collector.overlap_minutes (90 minutes)",
+        ),
         (r#"{"notifications": {"repeat_interval_seconds": 1}}"#, "notifications.repeat_interval_seconds", "between 60"),
         (
             r#"{"notifications": {"mail_rate_per_minute": 0}}"#,
@@ -236,4 +247,15 @@ fn malformed_json_is_a_clear_error() {
     assert!(err.to_string().contains("EOF"), "{err}");
     let err = Settings::from_json_slice(&[0xff, 0xfe]).unwrap_err();
     assert!(err.to_string().contains("UTF-8"), "{err}");
+}
+
+#[test]
+fn the_late_sweep_can_be_switched_off_whatever_its_horizon() {
+    let settings = Settings::from_json_str(
+        r#"{"collector": {"late_sweep_interval_minutes": 0, "late_sweep_hours": 1, "overlap_minutes": 90}}"#,
+    )
+    .expect("a switched-off sweep is not checked against the overlap");
+    assert_eq!(settings.collector.late_sweep_interval_minutes, 0);
+    let defaults = Settings::default().collector;
+    assert_eq!((defaults.late_sweep_interval_minutes, defaults.late_sweep_hours), (60, 6));
 }

@@ -21,6 +21,12 @@ pub struct CollectorSettings {
     pub managed_identity_sign_ins: bool,
     /// Minutes between syncs of directory-role members (for `admin_sign_in`).
     pub directory_roles_sync_minutes: u32,
+    /// Minutes between late sweeps: a re-read of the last `late_sweep_hours` (below the regular
+    /// overlap) that catches records Graph makes visible, or changes, hours after they happened
+    /// (MFA details arrive up to 2 hours late). 0 switches the sweep off.
+    pub late_sweep_interval_minutes: u32,
+    /// How far back a late sweep reads, in hours.
+    pub late_sweep_hours: u32,
 }
 
 impl Default for CollectorSettings {
@@ -33,6 +39,8 @@ impl Default for CollectorSettings {
             service_principal_sign_ins: true,
             managed_identity_sign_ins: true,
             directory_roles_sync_minutes: 5,
+            late_sweep_interval_minutes: 60,
+            late_sweep_hours: 6,
         }
     }
 }

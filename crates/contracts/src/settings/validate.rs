@@ -144,6 +144,21 @@ impl Settings {
         c.range_u32("collector.overlap_minutes", col.overlap_minutes, 0, 1_440);
         c.range_u32("collector.backfill_days", col.backfill_days, 0, 30);
         c.range_u32("collector.directory_roles_sync_minutes", col.directory_roles_sync_minutes, 1, 1_440);
+        c.range_u32("collector.late_sweep_interval_minutes", col.late_sweep_interval_minutes, 0, 1_440);
+        c.range_u32("collector.late_sweep_hours", col.late_sweep_hours, 1, 168);
+        if col.late_sweep_interval_minutes > 0
+            && u64::from(col.late_sweep_hours) * 60 <= u64::from(col.overlap_minutes)
+            && (1..=168).contains(&col.late_sweep_hours)
+        {
+            c.fail(
+                "collector.late_sweep_hours",
+                format!(
+                    "must reach further back than collector.overlap_minutes ({} minutes), or the sweep re-reads \
+                     nothing new; set late_sweep_interval_minutes to 0 to switch it off",
+                    col.overlap_minutes
+                ),
+            );
+        }
 
         let n = &self.notifications;
         for (i, key) in n.group_by.iter().enumerate() {
