@@ -86,6 +86,16 @@ impl Facts {
         }
     }
 
+    /// Notes that `value` belongs to the dimension (once; no count).
+    pub fn note(&mut self, dimension: &str, value: &str) -> bool {
+        let set = self.counters.entry(dimension.to_string()).or_default();
+        if set.contains_key(value) || set.len() >= MAX_DISTINCT {
+            return false;
+        }
+        set.insert(value.to_string(), 1);
+        true
+    }
+
     /// Adds an evidence item; `true` when it was not there yet.
     pub fn item(&mut self, time: Micros, id: &str, value: serde_json::Value) -> bool {
         let key = (time, id.to_string());
@@ -184,6 +194,28 @@ impl Incident {
         }
         self.dirty = true;
         true
+    }
+
+    /// Forgets every member and all evidence but the named counters to keep; for incidents
+    /// that are about one record (`new_country`: the first sign-in from a country) when an
+    /// earlier record takes its place.
+    pub fn reset_members(&mut self, keep: &[&str]) {
+        self.members.clear();
+        self.event_ids.clear();
+        self.earliest = None;
+        self.ip = None;
+        self.first_seen = Micros::MAX;
+        self.last_seen = Micros::MIN;
+        let kept: BTreeMap<String, BTreeMap<String, u64>> = self
+            .facts
+            .counters
+            .iter()
+            .filter(|(k, _)| keep.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let labels = std::mem::take(&mut self.facts.labels);
+        self.facts = Facts { counters: kept, labels, ..Facts::default() };
+        self.dirty = true;
     }
 
     /// Marks growth that is not a new member (a new piece of evidence).

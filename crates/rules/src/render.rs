@@ -292,14 +292,14 @@ pub(crate) fn render(incident: &Incident, cfg: &Config) -> Rendered {
         }
         RuleId::NewCountry => {
             let country = incident.facts.labels.get("country").cloned().unwrap_or_default();
-            let known = incident.facts.labels.get("known_countries").cloned().unwrap_or_default();
+            let known: Vec<String> =
+                incident.facts.counters.get("known_countries").map(|m| m.keys().cloned().collect()).unwrap_or_default();
             let locations = top(incident, "locations");
             d.insert("country".into(), json!(country));
-            d.insert("known_countries".into(), json!(known.split(',').filter(|s| !s.is_empty()).collect::<Vec<_>>()));
-            d.insert("learning_since".into(), json!(incident.facts.labels.get("learning_since")));
+            d.insert("known_countries".into(), json!(known));
             d.insert("learning_days".into(), json!(cfg.settings.new_country.learning_days));
             let known_text =
-                if known.is_empty() { "none outside trusted ranges".to_string() } else { known.replace(',', ", ") };
+                if known.is_empty() { "none outside trusted ranges".to_string() } else { known.join(", ") };
             let summary = format!(
                 "{user} signed in successfully from {country} for the first time: {} ({}), {span}. Countries seen before: {known_text}. \
                  If {user} is not travelling, the account may be in someone else's hands.",

@@ -7,7 +7,7 @@
 
 use m365mon_contracts::{AlertEvent, RuleId};
 
-use super::{Env, Member, add_to_incident};
+use super::Env;
 use crate::Stats;
 use crate::codes::{LOCKOUT_CODE, Outcome};
 use crate::event::SignInEvent;
@@ -52,29 +52,7 @@ pub(crate) fn evaluate(
             let inserted = window.insert(s.clone().into_owned(), record, s.attempt_key(), width, threshold);
             stats.window_overflow += inserted.overflow;
             let subject = user.to_lowercase();
-            for hot in inserted.newly_hot {
-                let day = utc_day(hot.time);
-                let member = Member { time: hot.time, record_id: &hot.id, ip: hot.ip_address.as_deref() };
-                add_to_incident(
-                    ts,
-                    env,
-                    stats,
-                    rule,
-                    subject.clone(),
-                    day,
-                    day + DAY,
-                    Some(&subject),
-                    member,
-                    |f| {
-                        f.sign_in(&hot);
-                        if hot.error_code == Some(LOCKOUT_CODE) {
-                            f.count("lockouts", &hot.id);
-                        }
-                        f.item(hot.time, &hot.id, render::sign_in_item(&hot, cfg));
-                    },
-                    out,
-                );
-            }
+            add_hot(ts, env, stats, rule, &subject, Some(&subject), inserted.newly_hot, out);
         }
     }
 
@@ -89,32 +67,59 @@ pub(crate) fn evaluate(
             let inserted = window.insert(s.clone().into_owned(), record, user_key, cfg.spray_window, threshold);
             stats.window_overflow += inserted.overflow;
             let subject = ip.to_lowercase();
-            for hot in inserted.newly_hot {
-                let day = utc_day(hot.time);
-                let member = Member { time: hot.time, record_id: &hot.id, ip: hot.ip_address.as_deref() };
-                add_to_incident(
-                    ts,
-                    env,
-                    stats,
-                    RuleId::PasswordSpray,
-                    subject.clone(),
-                    day,
-                    day + DAY,
-                    None,
-                    member,
-                    |f| {
-                        f.sign_in(&hot);
-                        if let Some(u) = hot.user() {
-                            f.count("users", &u.to_lowercase());
-                        }
-                        if hot.error_code == Some(LOCKOUT_CODE) {
-                            f.count("lockouts", &hot.id);
-                        }
-                        f.item(hot.time, &hot.id, render::sign_in_item(&hot, cfg));
-                    },
-                    out,
-                );
-            }
+            add_hot(ts, env, stats, RuleId::PasswordSpray, &subject, None, inserted.newly_hot, out);
+        }
+    }
+}
+
+/// Adds records that turned hot to their day's incident, then publishes each incident once.
+#[allow(clippy::too_many_arguments)]
+fn add_hot(
+    ts: &mut TenantState,
+    env: &Env<'_>,
+    stats: &mut Stats,
+    rule: RuleId,
+    subject: &str,
+    user: Option<&str>,
+    hot: Vec<SignInEvent<'static>>,
+    out: &mut Vec<AlertEvent>,
+) {
+    let width = match rule {
+        RuleId::FailedLogins => env.cfg.failed_window,
+        RuleId::MfaFatigue => env.cfg.mfa_window,
+        _ => env.cfg.spray_window,
+    };
+    let mut touched = Vec::new();
+    for hot in hot {
+        let day = utc_day(hot.time);
+        // Open until the day's end plus the window: a span that starts before midnight can turn
+        // hot just after it.
+        let close_at = day + DAY + width;
+        let incident =
+            super::incident(ts, env, stats, rule, subject.to_string(), day, close_at, user, hot.time, &hot.id);
+        if !incident.add_member(hot.time, &hot.id, hot.ip_address.as_deref()) {
+            continue;
+        }
+        let f = &mut incident.facts;
+        f.sign_in(&hot);
+        if rule == RuleId::PasswordSpray
+            && let Some(u) = hot.user()
+        {
+            f.count("users", &u.to_lowercase());
+        }
+        if hot.error_code == Some(LOCKOUT_CODE) {
+            f.count("lockouts", &hot.id);
+        }
+        f.item(hot.time, &hot.id, render::sign_in_item(&hot, env.cfg));
+        let key = (incident.rule, incident.subject.clone(), incident.window_start);
+        if !touched.contains(&key) {
+            touched.push(key);
+        }
+    }
+    for (rule, subject, window_start) in touched {
+        let key = crate::incident::IncidentKey { rule, subject, window_start };
+        if let Some(incident) = ts.incidents.get_mut(&key) {
+            super::publish(incident, env, stats, out);
         }
     }
 }

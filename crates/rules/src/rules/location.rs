@@ -10,10 +10,11 @@
 //! `new_country` is order-independent in the way that matters: a country is new when its
 //! *earliest* sign-in (by event time) comes after the user's learning period, which starts at
 //! the user's *earliest* successful sign-in. Late records move those minima, and the rule
-//! re-checks when they do. The one thing a late record cannot undo is an alert already raised
-//! for a country whose earlier sign-in, arriving late, falls inside the learning period: that
-//! needs a record exactly at the end of a user's learning period and late by up to the allowed
-//! lateness.
+//! re-checks when they do. The alert names the country's first sign-in (an earlier one arriving
+//! late takes its place); later sign-ins from it are simply known. The one thing a late record
+//! cannot undo is an alert already raised for a country whose earlier sign-in, arriving late,
+//! falls inside the learning period: a record at the very end of a user's learning period, late
+//! by up to the allowed lateness.
 
 use std::net::IpAddr;
 
@@ -59,8 +60,9 @@ pub(crate) fn evaluate(
 
     let mut new_countries = Vec::new();
     let mut joins = Vec::new();
+    let mut known_updates = Vec::new();
     if new_country {
-        learn_country(state, cfg, s, trusted_ip, &mut new_countries, &mut joins);
+        learn_country(state, cfg, s, trusted_ip, &mut new_countries, &mut joins, &mut known_updates);
     }
     let legs = if travel { sight(state, cfg, s, ip) } else { Vec::new() };
 
@@ -82,37 +84,41 @@ pub(crate) fn evaluate(
             |f| {
                 f.sign_in(&evidence);
                 f.labels.insert("country".into(), code.clone());
-                f.labels.insert("known_countries".into(), found.known.join(","));
-                f.labels.insert("learning_since".into(), datetime(found.learning_since).to_rfc3339());
+                for known in &found.known {
+                    f.note("known_countries", known);
+                }
                 f.item(evidence.time, &evidence.id, render::sign_in_item(&evidence, cfg));
             },
             out,
         );
     }
     for (code, window_start) in joins {
+        // An earlier sign-in from a country already alerted as new: it becomes the one the
+        // alert names, so the alert is the same whichever of the two arrived first.
         let key = crate::incident::IncidentKey {
             rule: RuleId::NewCountry,
             subject: format!("{subject}|{code}"),
             window_start,
         };
-        if ts.incidents.contains_key(&key) {
-            let member = Member { time: s.time, record_id: &s.id, ip: s.ip_address.as_deref() };
-            add_to_incident(
-                ts,
-                env,
-                stats,
-                RuleId::NewCountry,
-                key.subject,
-                window_start,
-                s.time,
-                Some(&subject),
-                member,
-                |f| {
-                    f.sign_in(s);
-                    f.item(s.time, &s.id, render::sign_in_item(s, cfg));
-                },
-                out,
-            );
+        if let Some(incident) = ts.incidents.get_mut(&key) {
+            incident.reset_members(&["known_countries"]);
+            incident.add_member(s.time, &s.id, s.ip_address.as_deref());
+            incident.facts.sign_in(s);
+            incident.facts.item(s.time, &s.id, render::sign_in_item(s, cfg));
+            super::publish(incident, env, stats, out);
+        }
+    }
+    for (code, window_start, known) in known_updates {
+        let key = crate::incident::IncidentKey {
+            rule: RuleId::NewCountry,
+            subject: format!("{subject}|{code}"),
+            window_start,
+        };
+        if let Some(incident) = ts.incidents.get_mut(&key)
+            && incident.facts.note("known_countries", &known)
+        {
+            incident.mark_changed();
+            super::publish(incident, env, stats, out);
         }
     }
     for leg in legs {
@@ -148,7 +154,6 @@ struct NewCountry {
     code: String,
     first: Micros,
     window_start: Micros,
-    learning_since: Micros,
     known: Vec<String>,
     evidence: Box<SignInEvent<'static>>,
 }
@@ -174,6 +179,7 @@ fn learn_country(
     trusted_ip: bool,
     found: &mut Vec<NewCountry>,
     joins: &mut Vec<(String, Micros)>,
+    known_updates: &mut Vec<(String, Micros, String)>,
 ) {
     let previous_first = state.first_success;
     let first_success = previous_first.map_or(s.time, |p| p.min(s.time));
@@ -191,11 +197,13 @@ fn learn_country(
                 if s.time < memo.first {
                     memo.first = s.time;
                     memo.young = Some(Box::new(s.clone().into_owned()));
+                    // An earlier sign-in from a country already alerted as new, arriving late:
+                    // the alert names it too, so it always shows the first one.
+                    if let Some(window_start) = memo.incident {
+                        joins.push((code_text(code), window_start));
+                    }
                 }
                 memo.last = memo.last.max(s.time);
-                if let Some(window_start) = memo.incident {
-                    joins.push((code_text(code), window_start));
-                }
                 i
             }
             None => {
@@ -211,6 +219,16 @@ fn learn_country(
             }
         };
         current = Some(index);
+        // Countries alerted as new whose first sign-in came after this one's: this country was
+        // known before them (a late record can tell us only now).
+        let (this_code, this_first) = (state.countries[index].code, state.countries[index].first);
+        for other in &state.countries {
+            if let Some(window_start) = other.incident
+                && other.first > this_first
+            {
+                known_updates.push((code_text(other.code), window_start, code_text(this_code)));
+            }
+        }
     }
 
     let learning_end = first_success.saturating_add(cfg.learning);
@@ -228,14 +246,7 @@ fn learn_country(
         let memo = &mut state.countries[i];
         memo.alerted = true;
         memo.incident = Some(window_start);
-        found.push(NewCountry {
-            code: code_text(memo.code),
-            first,
-            window_start,
-            learning_since: first_success,
-            known,
-            evidence,
-        });
+        found.push(NewCountry { code: code_text(memo.code), first, window_start, known, evidence });
     }
 }
 
