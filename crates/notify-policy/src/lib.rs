@@ -15,6 +15,7 @@
 //! - [`ratelimit`]: a token bucket sized so a channel never exceeds its per-minute limit in any
 //!   rolling minute (Exchange Online counts 30 messages a minute per mailbox).
 //! - [`retry`]: the exponential backoff schedule.
+//! - [`test_message`]: the request and reply of "send a test notification".
 //! - [`render`]: the message itself (mail subject, plain text and HTML; Teams Adaptive Card;
 //!   Slack blocks; signed generic JSON). Text from the logs is attacker-controlled and is escaped
 //!   for each format; nothing here builds mail headers.
@@ -31,6 +32,7 @@ pub mod ratelimit;
 pub mod render;
 pub mod retry;
 pub mod route;
+pub mod test_message;
 
 pub use alert::{Merge, StoredAlert, merge};
 pub use dedup::{LogEntry, NotifyReason, needs_update};
