@@ -115,6 +115,13 @@ impl GraphClient {
         self.inner.tokens.bearer().await.map(|_| ())
     }
 
+    /// The access token for the configured scope (cached and refreshed like the tokens of Graph
+    /// requests), for protocols that take one directly: the notifier's SMTP XOAUTH2 uses a client
+    /// configured with the scope `https://outlook.office365.com/.default`.
+    pub async fn access_token(&self) -> Result<String, GraphError> {
+        Ok(self.inner.tokens.bearer().await?.secret.to_string())
+    }
+
     /// Resolves a path such as `/v1.0/auditLogs/signIns?$top=1000` against the Graph base URL;
     /// an absolute URL is taken as it is, but only on the Graph host (the token is never sent
     /// anywhere else).
