@@ -29,8 +29,8 @@ pub const KEY_REPLAY: u64 = 1 << 62;
 /// A record kept in memory (scenario or replay).
 #[derive(Debug)]
 pub enum StoredBody {
-    SignIn(SignInData<'static>),
-    Audit(AuditData<'static>),
+    SignIn(Box<SignInData<'static>>),
+    Audit(Box<AuditData<'static>>),
     /// A recorded record, served as recorded (v1.0 gets only v1.0 properties).
     Json(Value),
 }
@@ -90,8 +90,9 @@ impl Candidate {
     }
 }
 
-/// A record expanded for filtering and rendering.
+/// A record expanded for filtering and rendering (short-lived, never stored: not boxed).
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum RecordView<'a> {
     SignIn(SignInData<'a>),
     Audit(AuditData<'a>),
@@ -103,8 +104,8 @@ impl RecordView<'_> {
         match self {
             RecordView::SignIn(d) => d,
             RecordView::Audit(a) => a,
-            RecordView::Borrowed(StoredBody::SignIn(d)) => d,
-            RecordView::Borrowed(StoredBody::Audit(a)) => a,
+            RecordView::Borrowed(StoredBody::SignIn(d)) => d.as_ref(),
+            RecordView::Borrowed(StoredBody::Audit(a)) => a.as_ref(),
             RecordView::Borrowed(StoredBody::Json(v)) => v,
         }
     }

@@ -145,7 +145,7 @@ pub struct Tenant {
 impl Tenant {
     /// Builds tenant `index` of a world with `seed`.
     pub fn generate(seed: u64, index: usize, user_count: usize) -> Tenant {
-        let tseed = hash(&[seed, index as u64, 0x7E4A_47]);
+        let tseed = hash(&[seed, index as u64, 0x007E_4A47]);
         let company = COMPANIES[index % COMPANIES.len()];
         let suffix = if index >= COMPANIES.len() { format!("{}", index / COMPANIES.len() + 1) } else { String::new() };
         let label = format!("{}{}", company.domain_label, suffix);
@@ -361,7 +361,9 @@ fn make_user(
         devices.push(make_device(tseed, u, 1, phone, &given, &mut rng));
     }
     // About 2 % of accounts are disabled leavers (never the special accounts).
-    let account_enabled = !(u >= 5 && count >= 10 && rng.chance(0.02)) && !(u == count - 1 && count >= 20);
+    let random_leaver = u >= 5 && count >= 10 && rng.chance(0.02);
+    let last_account_left = u == count - 1 && count >= 20;
+    let account_enabled = !random_leaver && !last_account_left;
 
     User {
         index: u,
