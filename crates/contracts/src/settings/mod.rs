@@ -307,7 +307,7 @@ pub const DEFAULT_LEGACY_CLIENT_APPS: [&str; 13] = [
 pub const DEFAULT_LEGACY_USER_AGENT_MARKERS: [&str; 3] = ["BAV2ROPC", "CBAinPROD", "CBAinTAR"];
 
 /// Directory audit activities worth an alert on every occurrence (research/detections.md §3b).
-pub const DEFAULT_SENSITIVE_ACTIVITIES: [&str; 42] = [
+pub const DEFAULT_SENSITIVE_ACTIVITIES: [&str; 45] = [
     // privileged roles
     "Add member to role",
     "Add eligible member to role",
@@ -315,6 +315,7 @@ pub const DEFAULT_SENSITIVE_ACTIVITIES: [&str; 42] = [
     "Add member to role outside of PIM (permanent)",
     "Add eligible member to role in PIM completed (permanent)",
     "Add member to role in PIM completed (timebound)",
+    "Add member to role in PIM completed (permanent)",
     "Update role setting in PIM",
     "Disable PIM alert",
     // consent and application credentials
@@ -334,6 +335,7 @@ pub const DEFAULT_SENSITIVE_ACTIVITIES: [&str; 42] = [
     "Delete named location",
     "Update security defaults",
     "Authentication Methods Policy Update",
+    "Update authentication methods policy",
     "Update User Risk and MFA Registration Policy",
     "Update Sign-In Risk Policy",
     "Update authorization policy",
@@ -345,6 +347,8 @@ pub const DEFAULT_SENSITIVE_ACTIVITIES: [&str; 42] = [
     "Add unverified domain",
     "Verify domain",
     "Set Company Information",
+    // Azure: a Global Administrator took User Access Administrator over all subscriptions
+    "User has elevated their access to User Access Administrator for their Azure Resources",
     // authentication methods and passwords
     "Admin registered security info",
     "Admin updated security info",
