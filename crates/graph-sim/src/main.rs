@@ -73,6 +73,9 @@ struct Args {
     /// Require SMTP AUTH before MAIL.
     #[arg(long)]
     smtp_require_auth: bool,
+    /// Simulated time at start (RFC 3339), e.g. a fixed weekday morning for reproducible demos.
+    #[arg(long)]
+    start_at: Option<String>,
     /// Worker threads of the simulator's runtime.
     #[arg(long, default_value_t = 2)]
     threads: usize,
@@ -105,6 +108,13 @@ fn main() -> anyhow::Result<()> {
         ledger: !args.no_ledger,
         worker_threads: args.threads,
         smtp_require_auth: args.smtp_require_auth,
+        start_at: match &args.start_at {
+            Some(t) => Some(
+                m365mon_graph_sim::time::parse_odata_datetime(t)
+                    .with_context(|| format!("--start-at '{t}' is not an RFC 3339 date-time"))?,
+            ),
+            None => None,
+        },
         ..SimConfig::default()
     };
     let sim = GraphSim::start(config).context("graph-sim could not start")?;

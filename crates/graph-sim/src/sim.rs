@@ -70,6 +70,9 @@ pub struct SimConfig {
     pub smtp_require_tls_for_auth: bool,
     /// Records examined per page request before a partial page is returned.
     pub scan_limit: usize,
+    /// Simulated time at start (the record clock then runs in real time from there); default now.
+    /// Tests use a fixed time to be independent of the hour and weekday they run at.
+    pub start_at: Option<Ticks>,
 }
 
 impl Default for SimConfig {
@@ -98,6 +101,7 @@ impl Default for SimConfig {
             smtp_require_auth: false,
             smtp_require_tls_for_auth: false,
             scan_limit: 250_000,
+            start_at: None,
         }
     }
 }
@@ -338,7 +342,7 @@ impl GraphSim {
                 .map_err(|source| StartError::WriteCert { path: path.clone(), source })?;
         }
 
-        let clock = SimClock::default();
+        let clock = config.start_at.map(SimClock::starting_at).unwrap_or_default();
         let now = clock.now();
         let history_start = now - (config.history_days * TICKS_PER_DAY as f64) as Ticks;
         let synthetic = config.replay.is_empty();

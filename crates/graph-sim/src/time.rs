@@ -66,6 +66,11 @@ pub struct SimClock {
 }
 
 impl SimClock {
+    /// A clock that reads `start` now (in the past or the future) and then runs in real time.
+    pub fn starting_at(start: Ticks) -> SimClock {
+        SimClock { offset_ticks: AtomicI64::new(start - from_datetime(Utc::now())) }
+    }
+
     pub fn now(&self) -> Ticks {
         from_datetime(Utc::now()) + self.offset_ticks.load(Ordering::Relaxed)
     }
