@@ -1,4 +1,7 @@
 //! A record of either kind, as the rest of the system handles it.
+//!
+//! Why an enum of boxes: sign-ins and audits arrive mixed (files, pages, the bus), the rules
+//! engine dispatches on the kind, and both structs are large, so the enum stays two words.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -34,7 +37,45 @@ pub enum SignInEventType {
     ManagedIdentity,
 }
 
+impl SignInEventType {
+    /// The Graph `signInEventTypes` value: `interactiveUser`, `nonInteractiveUser`,
+    /// `servicePrincipal`, `managedIdentity`.
+    pub fn as_graph_value(self) -> &'static str {
+        match self {
+            SignInEventType::InteractiveUser => "interactiveUser",
+            SignInEventType::NonInteractiveUser => "nonInteractiveUser",
+            SignInEventType::ServicePrincipal => "servicePrincipal",
+            SignInEventType::ManagedIdentity => "managedIdentity",
+        }
+    }
+
+    /// Reads a Graph `signInEventTypes` value (ignoring ASCII case); `None` for values this
+    /// version does not know.
+    pub fn from_graph_value(value: &str) -> Option<Self> {
+        [
+            SignInEventType::InteractiveUser,
+            SignInEventType::NonInteractiveUser,
+            SignInEventType::ServicePrincipal,
+            SignInEventType::ManagedIdentity,
+        ]
+        .into_iter()
+        .find(|kind| kind.as_graph_value().eq_ignore_ascii_case(value.trim()))
+    }
+
+    /// The event type an Entra diagnostic category (`SignInLogs`, `NonInteractiveUserSignInLogs`,
+    /// `ServicePrincipalSignInLogs`, `MicrosoftServicePrincipalSignInLogs`,
+    /// `ManagedIdentitySignInLogs`) or Log Analytics table (`SigninLogs`,
+    /// `AADNonInteractiveUserSignInLogs`, ...) stands for.
+    pub fn from_category(category: &str) -> Option<Self> {
+        crate::shape::category_kind(category).and_then(|(_, event_type)| event_type)
+    }
+}
+
 /// One Graph record, sign-in or directory audit.
+///
+/// Serialises as the inner record (Graph shape). Deserialises any record shape the readers know
+/// (Graph, Event Hub envelope, Log Analytics row), normalised to Graph; use
+/// [`crate::parse_record_detailed`] to keep what an envelope said around the record.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Record {
@@ -66,18 +107,47 @@ impl Record {
             Record::Audit(a) => a.activity_date_time,
         }
     }
+
+    /// The sign-in, if this is one.
+    pub fn as_sign_in(&self) -> Option<&SignIn> {
+        match self {
+            Record::SignIn(s) => Some(s),
+            Record::Audit(_) => None,
+        }
+    }
+
+    /// The directory audit, if this is one.
+    pub fn as_audit(&self) -> Option<&DirectoryAudit> {
+        match self {
+            Record::SignIn(_) => None,
+            Record::Audit(a) => Some(a),
+        }
+    }
+
+    /// The record as Graph JSON.
+    pub fn to_json(&self) -> String {
+        // Serialising these types cannot fail: every map key is a string.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+impl From<SignIn> for Record {
+    fn from(signin: SignIn) -> Self {
+        Record::SignIn(Box::new(signin))
+    }
+}
+
+impl From<DirectoryAudit> for Record {
+    fn from(audit: DirectoryAudit) -> Self {
+        Record::Audit(Box::new(audit))
+    }
 }
 
 impl<'de> Deserialize<'de> for Record {
-    /// Recognises the kind per record: a sign-in has `createdDateTime`/`userPrincipalName`/`status`,
-    /// an audit has `activityDateTime`/`activityDisplayName`.
+    /// Recognises the kind per record (a sign-in has `createdDateTime`/`status`/`appId`/..., an
+    /// audit `activityDateTime`/`activityDisplayName`/`initiatedBy`/...) and lifts Event Hub and
+    /// Log Analytics records to the Graph shape.
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = serde_json::Value::deserialize(deserializer)?;
-        let is_audit = value.get("activityDateTime").is_some() || value.get("activityDisplayName").is_some();
-        if is_audit {
-            serde_json::from_value(value).map(|a| Record::Audit(Box::new(a))).map_err(serde::de::Error::custom)
-        } else {
-            serde_json::from_value(value).map(|s| Record::SignIn(Box::new(s))).map_err(serde::de::Error::custom)
-        }
+        crate::shape::TopLevel::<false>::deserialize(deserializer).map(|top| top.0.record)
     }
 }

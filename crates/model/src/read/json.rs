@@ -1,0 +1,582 @@
+//! JSON sources, streamed: Graph pages, arrays, JSON lines, concatenated values, Event Hub
+//! `{"records": [...]}` bodies, and any nesting of these.
+//!
+//! How: a byte buffer filled in chunks holds at most the record being read (plus one chunk). At
+//! each position the reader looks at one byte: `{` starts a record, which serde parses straight
+//! from the buffer (one pass, no copy); `[` opens an array whose elements are read one by one;
+//! a `{` whose first interesting key is `value` or `records` is a collection, entered rather than
+//! parsed, so a 1 GB page costs no more memory than one record. Whatever surrounds the records
+//! (`@odata.context`, `@odata.nextLink`, commas, line breaks) is stepped over; the last
+//! `@odata.nextLink` seen is kept.
+//!
+//! A record that cannot be read is reported with its position, and reading resumes after it: at
+//! its structural end, or, when the record is broken (cut off, unbalanced), at the next line that
+//! starts a record at the same or a lesser indentation (see [`scan::next_record_line`]). When no
+//! such place exists the rest of the source is reported as unreadable. Every step consumes input,
+//! so reading always ends.
+
+use std::io::Read;
+
+use super::scan::{self, Skipper, Step, StringEnd};
+use super::{Failure, Parsed};
+use crate::shape::{CONTAINER_MARKER, TopLevel};
+
+/// Bytes read from the source per refill.
+const CHUNK: usize = 256 * 1024;
+/// Nesting of arrays and collections around records that is followed (deeper is refused).
+const MAX_FRAMES: usize = 16;
+
+/// The input, buffered: `data[start..]` is retained, `pos` is where reading is.
+pub(super) struct Buffer<R> {
+    reader: R,
+    data: Vec<u8>,
+    /// First byte that must be kept (the start of the record being read).
+    start: usize,
+    /// Current position.
+    pos: usize,
+    eof: bool,
+    io_error: Option<std::io::Error>,
+    /// Bytes dropped from the front of `data` so far.
+    dropped: u64,
+    /// Line counting: `newlines` line breaks precede `data[counted]`.
+    counted: usize,
+    newlines: u64,
+}
+
+impl<R: Read> Buffer<R> {
+    pub(super) fn new(reader: R) -> Self {
+        Buffer {
+            reader,
+            data: Vec::new(),
+            start: 0,
+            pos: 0,
+            eof: false,
+            io_error: None,
+            dropped: 0,
+            counted: 0,
+            newlines: 0,
+        }
+    }
+
+    /// Reads another chunk; false when the source has no more.
+    pub(super) fn fill(&mut self) -> bool {
+        if self.eof {
+            return false;
+        }
+        if self.start > 0 && (self.start >= self.data.len() / 2 || self.data.len() + CHUNK > self.data.capacity()) {
+            self.drop_front();
+        }
+        let filled = self.data.len();
+        self.data.resize(filled + CHUNK, 0);
+        loop {
+            match self.reader.read(&mut self.data[filled..]) {
+                Ok(0) => {
+                    self.data.truncate(filled);
+                    self.eof = true;
+                    return false;
+                }
+                Ok(n) => {
+                    self.data.truncate(filled + n);
+                    return true;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.data.truncate(filled);
+                    self.io_error = Some(e);
+                    self.eof = true;
+                    return false;
+                }
+            }
+        }
+    }
+
+    fn drop_front(&mut self) {
+        let shift = self.start;
+        self.count_lines_to(shift);
+        self.data.drain(..shift);
+        self.dropped += shift as u64;
+        self.start = 0;
+        self.pos -= shift;
+        self.counted -= shift;
+    }
+
+    fn count_lines_to(&mut self, index: usize) {
+        if index >= self.counted {
+            self.newlines += memchr::memchr_iter(b'\n', &self.data[self.counted..index]).count() as u64;
+        } else {
+            self.newlines -= memchr::memchr_iter(b'\n', &self.data[index..self.counted]).count() as u64;
+        }
+        self.counted = index;
+    }
+
+    /// The 1-based line of `data[index]`.
+    fn line_of(&mut self, index: usize) -> u64 {
+        self.count_lines_to(index.min(self.data.len()));
+        self.newlines + 1
+    }
+
+    /// The byte offset in the source of `data[index]`.
+    fn offset_of(&self, index: usize) -> u64 {
+        self.dropped + index as u64
+    }
+
+    /// The byte at `pos`, reading more as needed; `None` at the end.
+    fn peek(&mut self) -> Option<u8> {
+        while self.pos >= self.data.len() {
+            if !self.fill() {
+                return None;
+            }
+        }
+        Some(self.data[self.pos])
+    }
+
+    /// Skips whitespace (and a UTF-8 byte-order mark) and returns the next byte.
+    fn skip_blank(&mut self) -> Option<u8> {
+        loop {
+            let byte = self.peek()?;
+            match byte {
+                b' ' | b'\t' | b'\r' | b'\n' => self.pos += 1,
+                0xEF if self.data.get(self.pos + 1..self.pos + 3) == Some(&[0xBB, 0xBF][..]) => self.pos += 3,
+                _ => return Some(byte),
+            }
+        }
+    }
+
+    /// Makes sure `data[pos..pos + n]` is loaded, as far as the source allows.
+    fn want(&mut self, n: usize) {
+        while self.data.len() < self.pos + n && self.fill() {}
+    }
+
+    /// Whether only blanks precede `data[index]` on its line, and its column (0-based).
+    fn indentation(&self, index: usize) -> Option<usize> {
+        let line_start = match memchr::memrchr(b'\n', &self.data[..index]) {
+            Some(newline) => newline + 1,
+            None if self.dropped == 0 => 0,
+            None => return None,
+        };
+        self.data[line_start..index].iter().all(|b| matches!(b, b' ' | b'\t' | b'\r')).then_some(index - line_start)
+    }
+
+    pub(super) fn take_io_error(&mut self) -> Option<std::io::Error> {
+        self.io_error.take()
+    }
+
+    /// What is buffered from `pos` on, and the reader (for handing over to another format).
+    pub(super) fn into_parts(mut self) -> (Vec<u8>, R) {
+        self.data.drain(..self.pos);
+        (self.data, self.reader)
+    }
+
+    pub(super) fn pos_bytes(&mut self, n: usize) -> &[u8] {
+        self.want(n);
+        let end = (self.pos + n).min(self.data.len());
+        &self.data[self.pos..end]
+    }
+
+    pub(super) fn advance(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.data.len());
+    }
+}
+
+/// What surrounds the current position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Frame {
+    /// Inside `[ ... ]`: elements are records (or nested arrays and collections).
+    Array,
+    /// Inside a collection object `{"@odata.context": ..., "value": [ ... ], ...}`, between keys.
+    Collection { saw_records: bool },
+}
+
+/// Records of a JSON source.
+pub(super) struct JsonRecords<R> {
+    buf: Buffer<R>,
+    frames: Vec<Frame>,
+    max_record_bytes: usize,
+    /// Set once the rest of the input cannot be read.
+    finished: bool,
+    next_link: Option<String>,
+}
+
+/// How reading one record at `buf.start` went.
+enum Attempt {
+    Record(crate::shape::ParsedRecord, usize),
+    Collection,
+    Failed(serde_json::Error),
+    TooLarge,
+}
+
+impl<R: Read> JsonRecords<R> {
+    pub(super) fn new(buf: Buffer<R>, max_record_bytes: usize) -> Self {
+        JsonRecords { buf, frames: Vec::new(), max_record_bytes, finished: false, next_link: None }
+    }
+
+    pub(super) fn next_link(&self) -> Option<&str> {
+        self.next_link.as_deref()
+    }
+
+    fn failure(&mut self, index: usize, reason: String, counts_as_record: bool) -> Failure {
+        Failure {
+            reason,
+            line: Some(self.buf.line_of(index)),
+            byte_offset: Some(self.buf.offset_of(index)),
+            counts_as_record,
+        }
+    }
+
+    pub(super) fn next(&mut self) -> Option<Result<Parsed, Failure>> {
+        loop {
+            if self.finished {
+                return None;
+            }
+            self.buf.start = self.buf.pos;
+            let Some(byte) = self.buf.skip_blank() else {
+                return self.at_end();
+            };
+            self.buf.start = self.buf.pos;
+            match (self.frames.last().copied(), byte) {
+                (Some(Frame::Collection { .. }), _) => {
+                    if let Some(failure) = self.collection_step(byte) {
+                        return Some(Err(failure));
+                    }
+                }
+                (_, b',') => self.buf.pos += 1,
+                (Some(Frame::Array), b']') => {
+                    self.frames.pop();
+                    self.buf.pos += 1;
+                }
+                (_, b'{') => {
+                    if let Some(result) = self.record() {
+                        return Some(result);
+                    }
+                }
+                (_, b'[') if self.frames.len() < MAX_FRAMES => {
+                    self.frames.push(Frame::Array);
+                    self.buf.pos += 1;
+                }
+                _ => return Some(Err(self.not_a_record())),
+            }
+        }
+    }
+
+    /// End of input: report an I/O error or an unclosed array once.
+    fn at_end(&mut self) -> Option<Result<Parsed, Failure>> {
+        self.finished = true;
+        let end = self.buf.data.len();
+        if let Some(error) = self.buf.take_io_error() {
+            return Some(Err(self.failure(end, format!("reading failed: {error}"), false)));
+        }
+        if let Some(frame) = self.frames.last() {
+            let what = match frame {
+                Frame::Array => "an array (`[`)",
+                Frame::Collection { .. } => "a collection object (`{`)",
+            };
+            return Some(Err(self.failure(end, format!("the input ends inside {what}: it is truncated"), false)));
+        }
+        None
+    }
+
+    /// Reads the record (or enters the collection) at `buf.start`.
+    fn record(&mut self) -> Option<Result<Parsed, Failure>> {
+        let attempt = self.attempt();
+        // `attempt` may have loaded more input, which can move the buffered bytes.
+        let start = self.buf.start;
+        match attempt {
+            Attempt::Record(parsed, length) => {
+                self.buf.pos = start + length;
+                Some(Ok(Parsed { record: parsed, byte_offset: Some(self.buf.offset_of(start)), line: None }))
+            }
+            Attempt::Collection => {
+                if self.frames.len() >= MAX_FRAMES {
+                    let failure = self.failure(start, "collections nested too deeply".to_owned(), true);
+                    self.skip_value_streaming();
+                    return Some(Err(failure));
+                }
+                self.buf.pos = start + 1;
+                self.frames.push(Frame::Collection { saw_records: false });
+                None
+            }
+            Attempt::TooLarge => {
+                let limit = self.max_record_bytes;
+                let failure = self.failure(
+                    start,
+                    format!("the record is larger than the limit of {} MiB; skipped", limit / (1024 * 1024)),
+                    true,
+                );
+                self.skip_value_streaming();
+                Some(Err(failure))
+            }
+            Attempt::Failed(error) => {
+                let (reason, line) = split_serde_error(&error);
+                let mut failure = self.failure(start, reason, true);
+                if let (Some(first_line), Some(line)) = (failure.line, line) {
+                    failure.line = Some(first_line + line - 1);
+                }
+                if error.is_eof() {
+                    failure.reason = "the input ends inside this record: it is truncated".to_owned();
+                }
+                if !self.resync_after_bad_record() {
+                    failure.reason.push_str("; no later record could be found in the rest of the input");
+                }
+                Some(Err(failure))
+            }
+        }
+    }
+
+    /// Parses the value at `buf.start` with serde, loading more input while it is incomplete.
+    fn attempt(&mut self) -> Attempt {
+        loop {
+            let available = self.buf.data.len() - self.buf.start;
+            let (outcome, length) = {
+                let slice = &self.buf.data[self.buf.start..];
+                let mut stream = serde_json::Deserializer::from_slice(slice).into_iter::<TopLevel<true>>();
+                let outcome = stream.next();
+                (outcome, stream.byte_offset())
+            };
+            match outcome {
+                Some(Ok(top)) => return Attempt::Record(top.0, length),
+                Some(Err(error)) if error.is_eof() && !self.buf.eof => {
+                    if available >= self.max_record_bytes {
+                        return Attempt::TooLarge;
+                    }
+                    self.buf.fill();
+                }
+                Some(Err(error)) if error.to_string().starts_with(CONTAINER_MARKER) => return Attempt::Collection,
+                Some(Err(error)) => return Attempt::Failed(error),
+                None => {
+                    // Only whitespace: cannot happen at a `{`, but never loop on it.
+                    return Attempt::Failed(serde::de::Error::custom("no value"));
+                }
+            }
+        }
+    }
+
+    /// After a record that could not be read: continue at its structural end, or at the next line
+    /// that starts a record, or give up on the rest of the input (returns false then).
+    fn resync_after_bad_record(&mut self) -> bool {
+        let top_level = self.frames.is_empty();
+        let indent = self.buf.indentation(self.buf.start);
+        let mut skipper = Skipper::default();
+        // Scanned bytes, counted from `buf.start` (which `fill` may move).
+        let mut scanned = 0;
+        let end = loop {
+            let from = self.buf.start + scanned;
+            match skipper.feed(&self.buf.data[from..]) {
+                Step::Done(n) => break Some(scanned + n),
+                Step::Malformed(..) => break None,
+                Step::More => {
+                    scanned = self.buf.data.len() - self.buf.start;
+                    if scanned >= self.max_record_bytes || !self.buf.fill() {
+                        break None;
+                    }
+                }
+            }
+        };
+        let start = self.buf.start;
+        let search_end = end.map_or(self.buf.data.len(), |n| start + n);
+        let by_layout = indent.and_then(|indent| {
+            scan::next_record_line(&self.buf.data[start + 1..search_end], indent, top_level).map(|i| start + 1 + i)
+        });
+        match (end.map(|n| start + n), by_layout) {
+            (Some(end), Some(line)) => self.buf.pos = end.min(line),
+            (Some(end), None) => self.buf.pos = end,
+            (None, Some(line)) => self.buf.pos = line,
+            (None, None) => {
+                // Nothing tells where the next record starts: the rest cannot be read.
+                self.buf.pos = self.buf.data.len();
+                self.finished = true;
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Something other than a record where a record should be.
+    fn not_a_record(&mut self) -> Failure {
+        let sample = self.buf.pos_bytes(24).to_vec();
+        let start = self.buf.start;
+        let found = describe_token(&sample);
+        let failure = self.failure(start, format!("expected a JSON object (a record), found {found}"), true);
+        if self.frames.is_empty() {
+            // Top level: continue at the next line that starts an object or array.
+            self.buf.pos += 1;
+            self.skip_to_record_line();
+        } else {
+            self.skip_value_streaming();
+        }
+        failure
+    }
+
+    /// Moves to the next line that starts with `{` or `[` in column 0 (or to the end).
+    fn skip_to_record_line(&mut self) {
+        loop {
+            let from = self.buf.pos;
+            if let Some(i) = scan::next_record_line(&self.buf.data[from..], 0, true) {
+                self.buf.pos = from + i;
+                return;
+            }
+            // Keep the last partial line: it may continue in the next chunk.
+            let keep = memchr::memrchr(b'\n', &self.buf.data[from..]).map_or(from, |i| from + i);
+            self.buf.pos = keep;
+            self.buf.start = keep;
+            if !self.buf.fill() {
+                self.buf.pos = self.buf.data.len();
+                return;
+            }
+        }
+    }
+
+    /// Steps over one value of any kind without keeping it in memory.
+    fn skip_value_streaming(&mut self) {
+        self.buf.start = self.buf.pos;
+        let Some(byte) = self.buf.peek() else { return };
+        self.buf.start = self.buf.pos;
+        match byte {
+            b'{' | b'[' => {
+                let mut skipper = Skipper::default();
+                loop {
+                    self.buf.start = self.buf.pos;
+                    match skipper.feed(&self.buf.data[self.buf.pos..]) {
+                        Step::Done(n) => {
+                            self.buf.pos += n;
+                            return;
+                        }
+                        Step::Malformed(i, _) => {
+                            // Not a value after all: step past the offending byte.
+                            self.buf.pos += i + 1;
+                            return;
+                        }
+                        Step::More => {
+                            self.buf.pos = self.buf.data.len();
+                            self.buf.start = self.buf.pos;
+                            if !self.buf.fill() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            }
+            b'"' => {
+                self.buf.want(4096);
+                loop {
+                    match scan::string_end(&self.buf.data[self.buf.pos..]) {
+                        StringEnd::At(n) => {
+                            self.buf.pos += n;
+                            return;
+                        }
+                        StringEnd::More
+                            if self.buf.data.len() - self.buf.pos < self.max_record_bytes && self.buf.fill() => {}
+                        StringEnd::More | StringEnd::Broken => {
+                            // Cut off or unterminated: skip the opening quote only.
+                            self.buf.pos += 1;
+                            return;
+                        }
+                    }
+                }
+            }
+            _ => {
+                self.buf.want(256);
+                let n = scan::token_end(&self.buf.data[self.buf.pos..]);
+                self.buf.pos += n;
+            }
+        }
+    }
+
+    /// One step inside a collection object: a separator, the closing brace, or a `"key": value`.
+    fn collection_step(&mut self, byte: u8) -> Option<Failure> {
+        match byte {
+            b',' => {
+                self.buf.pos += 1;
+                None
+            }
+            b'}' => {
+                let frame = self.frames.pop();
+                self.buf.pos += 1;
+                match frame {
+                    Some(Frame::Collection { saw_records: false }) => Some(self.failure(
+                        self.buf.start,
+                        "an object with a `value`/`records` key that is not an array: not a record".to_owned(),
+                        true,
+                    )),
+                    _ => None,
+                }
+            }
+            b'"' => self.collection_entry(),
+            _ => {
+                let failure = self.failure(self.buf.start, "malformed collection object".to_owned(), false);
+                self.frames.clear();
+                self.skip_to_record_line();
+                Some(failure)
+            }
+        }
+    }
+
+    fn collection_entry(&mut self) -> Option<Failure> {
+        self.buf.want(4096);
+        let key_start = self.buf.pos;
+        let StringEnd::At(key_length) = scan::string_end(&self.buf.data[key_start..]) else {
+            let failure = self.failure(key_start, "malformed collection object: a key is cut off".to_owned(), false);
+            self.frames.clear();
+            self.skip_to_record_line();
+            return Some(failure);
+        };
+        let key: String = serde_json::from_slice(&self.buf.data[key_start..key_start + key_length]).unwrap_or_default();
+        self.buf.pos = key_start + key_length;
+        if self.buf.skip_blank() != Some(b':') {
+            let failure =
+                self.failure(self.buf.pos, "malformed collection object: expected `:` after a key".to_owned(), false);
+            self.frames.clear();
+            self.skip_to_record_line();
+            return Some(failure);
+        }
+        self.buf.pos += 1;
+        let value = self.buf.skip_blank();
+        self.buf.start = self.buf.pos;
+        let is_records_key = key.eq_ignore_ascii_case("value") || key.eq_ignore_ascii_case("records");
+        if is_records_key && value == Some(b'[') {
+            if let Some(Frame::Collection { saw_records }) = self.frames.last_mut() {
+                *saw_records = true;
+            }
+            self.frames.push(Frame::Array);
+            self.buf.pos += 1;
+            return None;
+        }
+        if key == "@odata.nextLink" && value == Some(b'"') {
+            self.buf.want(64 * 1024);
+            if let StringEnd::At(n) = scan::string_end(&self.buf.data[self.buf.pos..]) {
+                self.next_link = serde_json::from_slice(&self.buf.data[self.buf.pos..self.buf.pos + n]).ok();
+            }
+        }
+        self.skip_value_streaming();
+        None
+    }
+}
+
+/// serde_json's message without its " at line L column C" suffix, and the line (1-based,
+/// relative to the parsed slice).
+fn split_serde_error(error: &serde_json::Error) -> (String, Option<u64>) {
+    let text = error.to_string();
+    if error.line() == 0 {
+        return (text, None);
+    }
+    let suffix = format!(" at line {} column {}", error.line(), error.column());
+    let reason = text.strip_suffix(&suffix).map(str::to_owned).unwrap_or(text);
+    (reason, Some(error.line() as u64))
+}
+
+/// A short description of what starts at `bytes`, for error messages.
+fn describe_token(bytes: &[u8]) -> String {
+    match bytes.first() {
+        None => "the end of the input".to_owned(),
+        Some(b'"') => "a string".to_owned(),
+        Some(b'-' | b'0'..=b'9') => "a number".to_owned(),
+        Some(b'[') => "an array nested too deeply".to_owned(),
+        Some(b']' | b'}') => format!("a stray `{}`", bytes[0] as char),
+        Some(_) if bytes.starts_with(b"true") || bytes.starts_with(b"false") => "a boolean".to_owned(),
+        Some(_) if bytes.starts_with(b"null") => "null".to_owned(),
+        Some(_) => {
+            let text = String::from_utf8_lossy(bytes);
+            let shown: String = text.chars().take(16).map(|c| if c.is_control() { '.' } else { c }).collect();
+            format!("text that is not JSON ({shown:?}...)")
+        }
+    }
+}
