@@ -196,3 +196,19 @@ fn no_alerts_is_said_plainly() {
     assert_eq!(text(&out.stdout).trim(), "No alerts.");
     assert!(text(&out.stderr).contains("Scanned 0 records"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn graph_pages_and_event_hub_exports_are_read_too() {
+    let lines = m365mon(&["scan", "--format", "jsonl", &fixture("signins.jsonl")]);
+    let page = m365mon(&["scan", "--format", "jsonl", &fixture("signins-graph-page.json")]);
+    assert_eq!(page.status.code(), Some(0), "{}", text(&page.stderr));
+    assert_eq!(comparable(&jsonl(&lines)), comparable(&jsonl(&page)));
+    let hub = m365mon(&["scan", "--format", "jsonl", &fixture("eventhub.json")]);
+    assert_eq!(hub.status.code(), Some(0), "{}", text(&hub.stderr));
+    let alerts = jsonl(&hub);
+    assert!(!alerts.is_empty());
+    assert!(
+        alerts.iter().all(|a| a.tenant == "22222222-3333-4444-5555-666666666666"),
+        "tenant from the envelope: {alerts:#?}"
+    );
+}

@@ -29,8 +29,6 @@ pub enum Event<'a> {
 pub enum EventError {
     #[error("the record has no event time ({field})")]
     NoEventTime { field: &'static str },
-    #[error("the record has no id")]
-    NoId,
 }
 
 /// The fields of a sign-in the rules read.
@@ -155,29 +153,35 @@ impl<'a> Event<'a> {
 impl<'a> SignInEvent<'a> {
     pub fn from_signin(s: &'a SignIn) -> Result<SignInEvent<'a>, EventError> {
         let time = s.created_date_time.ok_or(EventError::NoEventTime { field: "createdDateTime" })?;
-        if s.id.trim().is_empty() {
-            return Err(EventError::NoId);
-        }
         let status = s.status.as_ref();
         let location = s.location.as_ref();
         let coordinates = location.and_then(|l| l.geo_coordinates.as_ref());
-        let risk_event_types = ["riskEventTypes_v2", "riskEventTypes"]
-            .iter()
-            .filter_map(|key| s.extra.get(*key).and_then(|v| v.as_array()))
+        let risk_event_types = [&s.risk_event_types_v2, &s.risk_event_types]
+            .into_iter()
+            .flatten()
             .find(|list| !list.is_empty())
-            .map(|list| list.iter().filter_map(|v| v.as_str()).map(Cow::Borrowed).collect())
+            .map(|list| list.iter().map(|t| Cow::Borrowed(t.as_str())).collect())
             .unwrap_or_default();
+        let id = if s.id.trim().is_empty() {
+            Cow::Owned(synthetic_id(&[
+                "signin",
+                &time.to_rfc3339(),
+                s.correlation_id.as_deref().unwrap_or(""),
+                s.user_principal_name.as_deref().unwrap_or(""),
+                s.ip_address.as_deref().unwrap_or(""),
+                s.app_display_name.as_deref().unwrap_or(""),
+            ]))
+        } else {
+            Cow::Borrowed(s.id.as_str())
+        };
         Ok(SignInEvent {
-            id: Cow::Borrowed(&s.id),
+            id,
             time: micros(time),
             user_principal_name: b(&s.user_principal_name),
             user_id: b(&s.user_id).filter(|id| !is_nil_guid(id)),
-            service_principal: ["servicePrincipalName", "servicePrincipalId"]
-                .iter()
-                .filter_map(|key| s.extra.get(*key).and_then(|v| v.as_str()))
-                .map(str::trim)
-                .find(|v| !v.is_empty() && !is_nil_guid(v))
-                .map(Cow::Borrowed),
+            service_principal: b(&s.service_principal_name)
+                .or_else(|| b(&s.service_principal_id))
+                .filter(|id| !is_nil_guid(id)),
             app_display_name: b(&s.app_display_name),
             ip_address: b(&s.ip_address),
             client_app_used: b(&s.client_app_used),
@@ -267,14 +271,23 @@ impl<'a> SignInEvent<'a> {
 impl<'a> AuditEvent<'a> {
     pub fn from_audit(a: &'a DirectoryAudit) -> Result<AuditEvent<'a>, EventError> {
         let time = a.activity_date_time.ok_or(EventError::NoEventTime { field: "activityDateTime" })?;
-        if a.id.trim().is_empty() {
-            return Err(EventError::NoId);
-        }
         let initiator = a.initiated_by.as_ref();
         let user = initiator.and_then(|i| i.user.as_ref());
         let app = initiator.and_then(|i| i.app.as_ref());
+        let id = if a.id.trim().is_empty() {
+            let targets: Vec<&str> = a.target_resources.iter().filter_map(|t| t.id.as_deref()).collect();
+            Cow::Owned(synthetic_id(&[
+                "audit",
+                &time.to_rfc3339(),
+                a.correlation_id.as_deref().unwrap_or(""),
+                a.activity_display_name.as_deref().unwrap_or(""),
+                &targets.join(","),
+            ]))
+        } else {
+            Cow::Borrowed(a.id.as_str())
+        };
         Ok(AuditEvent {
-            id: Cow::Borrowed(&a.id),
+            id,
             time: micros(time),
             activity: b(&a.activity_display_name),
             category: b(&a.category),
@@ -363,6 +376,13 @@ impl<'a> AuditEvent<'a> {
     pub fn initiator(&self) -> Option<&str> {
         self.initiator_upn.as_deref().or(self.initiator_app.as_deref()).or(self.initiator_user_id.as_deref())
     }
+}
+
+/// A stable stand-in for a missing record id (some exports and hand-made samples have none):
+/// the same record always gets the same one, so redeliveries are still recognised.
+fn synthetic_id(parts: &[&str]) -> String {
+    let joined = parts.join("\u{1f}");
+    format!("no-id-{:016x}", crate::keys::exact(&joined))
 }
 
 /// Graph's "no user" placeholder.

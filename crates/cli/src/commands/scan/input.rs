@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use m365mon_contracts::AlertEvent;
-use m365mon_model::{Record, RecordReader};
+use m365mon_model::{ReadItem, Record, RecordReader};
 use m365mon_rules::{Engine, Event};
 use serde::{Deserialize, Serialize};
 
@@ -66,21 +66,14 @@ fn progress_bar(total_bytes: Option<u64>) -> ProgressBar {
     }
 }
 
-/// The tenant a record names: the Event Hub envelope's `tenantId`, else the sign-in's resource
-/// tenant, else its home tenant.
-fn tenant_of(record: &Record) -> Option<String> {
-    let (extra, resource, home) = match record {
-        Record::SignIn(s) => (&s.extra, s.resource_tenant_id.as_deref(), s.home_tenant_id.as_deref()),
-        Record::Audit(a) => (&a.extra, None, None),
+/// The tenant a record names: the export's (Event Hub `tenantId`, Log Analytics
+/// `AADTenantId`), else the sign-in's resource tenant, else its home tenant.
+fn tenant_of(item: &ReadItem) -> Option<String> {
+    let (resource, home) = match &item.record {
+        Record::SignIn(s) => (s.resource_tenant_id.as_deref(), s.home_tenant_id.as_deref()),
+        Record::Audit(_) => (None, None),
     };
-    extra
-        .get("tenantId")
-        .and_then(|v| v.as_str())
-        .or(resource)
-        .or(home)
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(str::to_string)
+    item.tenant_id.as_deref().or(resource).or(home).map(str::trim).filter(|t| !t.is_empty()).map(str::to_string)
 }
 
 /// Reads every input, reporting unreadable records on stderr, and sorts the records.
@@ -128,7 +121,7 @@ pub(crate) fn read_sorted(
                     continue;
                 }
             };
-            let tenant = tenant_of(&item.record);
+            let tenant = tenant_of(&item);
             if file_tenant.is_none() {
                 file_tenant.clone_from(&tenant);
             }
