@@ -205,3 +205,68 @@ pub struct DeadLetterOrigin<'a> {
 pub fn one_line(text: &str, max: usize) -> String {
     text.chars().map(|c| if c.is_control() { ' ' } else { c }).take(max).collect()
 }
+
+/// The NATS options every m365-monitor binary takes, with the same flags and environment
+/// variables everywhere.
+#[derive(Debug, Clone, clap::Args)]
+pub struct NatsArgs {
+    /// NATS server URL(s), comma-separated for a cluster.
+    #[arg(long = "nats-url", env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    pub nats_url: String,
+    /// Namespace of every subject, stream and bucket (several installs can share one server).
+    #[arg(long, env = "M365MON_NAMESPACE", default_value = Namespace::DEFAULT)]
+    pub namespace: Namespace,
+    /// NATS credentials file (.creds), for servers with decentralised auth.
+    #[arg(long = "nats-creds", env = "NATS_CREDS_FILE")]
+    pub nats_creds: Option<std::path::PathBuf>,
+    /// NATS user name (with --nats-password or NATS_PASSWORD_FILE).
+    #[arg(long = "nats-user", env = "NATS_USER")]
+    pub nats_user: Option<String>,
+    /// NATS password.
+    #[arg(long = "nats-password", env = "NATS_PASSWORD", hide_env_values = true)]
+    pub nats_password: Option<String>,
+    /// File holding the NATS password.
+    #[arg(long = "nats-password-file", env = "NATS_PASSWORD_FILE")]
+    pub nats_password_file: Option<std::path::PathBuf>,
+    /// CA certificate (PEM) of a tls:// NATS server with a private CA.
+    #[arg(long = "nats-ca", env = "NATS_CA_FILE")]
+    pub nats_ca: Option<std::path::PathBuf>,
+}
+
+impl NatsArgs {
+    /// The connection settings these options describe.
+    pub fn bus_config(&self, client_name: &str) -> Result<BusConfig, BusError> {
+        let password = match (&self.nats_password, &self.nats_password_file) {
+            (Some(password), _) => Some(password.clone()),
+            (None, Some(path)) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|e| BusError::Connect(format!("cannot read NATS password file {}: {e}", path.display())))?
+                    .trim_end()
+                    .to_string(),
+            ),
+            (None, None) => None,
+        };
+        let user_password = match (&self.nats_user, password) {
+            (Some(user), Some(password)) => Some((user.clone(), password)),
+            (Some(_), None) => {
+                return Err(BusError::Connect(
+                    "NATS_USER is set but neither NATS_PASSWORD nor NATS_PASSWORD_FILE".into(),
+                ));
+            }
+            (None, _) => None,
+        };
+        Ok(BusConfig {
+            url: self.nats_url.clone(),
+            client_name: client_name.to_string(),
+            credentials_file: self.nats_creds.clone(),
+            user_password,
+            token: None,
+            ca_file: self.nats_ca.clone(),
+        })
+    }
+
+    /// Connects with these options.
+    pub async fn connect(&self, client_name: &str) -> Result<Bus, BusError> {
+        Bus::connect(&self.bus_config(client_name)?, self.namespace.clone()).await
+    }
+}
