@@ -35,6 +35,9 @@ pub use raw::{GraphPage, PageError, RecordError, parse_record, parse_record_deta
 /// The default limit on the size of one record (64 MiB): a bigger "record" is not a sign-in.
 pub const DEFAULT_MAX_RECORD_BYTES: usize = 64 * 1024 * 1024;
 
+/// How much of the input format detection looks at.
+const SNIFF_BYTES: usize = 64 * 1024;
+
 /// A record read from a source, with its position in that source.
 #[derive(Debug, Clone)]
 pub struct ReadItem {
@@ -185,33 +188,54 @@ impl<R: Read> RecordReader<R> {
     }
 
     /// Detects the format from the first bytes.
-    fn start(&mut self, reader: R) -> Option<Result<ReadItem, ReadError>> {
-        let mut buffer = json::Buffer::new(reader);
+    fn start(&mut self, mut reader: R) -> Option<Result<ReadItem, ReadError>> {
         // Enough to see the first line of a CSV header.
-        buffer.pos_bytes(64 * 1024);
-        let head = buffer.pos_bytes(64 * 1024);
-        let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+        let mut head = Vec::with_capacity(SNIFF_BYTES);
+        let mut read_error = None;
+        while head.len() < SNIFF_BYTES {
+            let mut chunk = [0u8; 8192];
+            match reader.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => head.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    read_error = Some(e);
+                    break;
+                }
+            }
+        }
+        if let Some(error) = read_error {
+            self.state = State::Done;
+            let failure = Failure {
+                reason: format!("reading failed: {error}"),
+                line: None,
+                byte_offset: None,
+                counts_as_record: false,
+            };
+            return Some(Err(self.error(failure)));
+        }
+        let without_bom = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&head);
         if head.starts_with(b"\xFF\xFE") || head.starts_with(b"\xFE\xFF") {
             self.state = State::Done;
-            return Some(Err(self.error(Failure {
+            let failure = Failure {
                 reason: "the input is UTF-16 encoded; convert it to UTF-8 (e.g. `iconv -f UTF-16 -t UTF-8`)".to_owned(),
                 line: Some(1),
                 byte_offset: Some(0),
                 counts_as_record: false,
-            })));
+            };
+            return Some(Err(self.error(failure)));
         }
-        let first = head.iter().copied().find(|b| !b.is_ascii_whitespace());
-        let first_line = head.split(|&b| b == b'\n').next().unwrap_or_default();
+        let first = without_bom.iter().copied().find(|b| !b.is_ascii_whitespace());
+        let first_line = without_bom.split(|&b| b == b'\n').next().unwrap_or_default();
         let looks_like_csv =
             !matches!(first, Some(b'{' | b'[') | None) && first_line.contains(&b',') && !first_line.contains(&0);
         if looks_like_csv {
-            let skip_bom = usize::from(buffer.pos_bytes(3) == b"\xEF\xBB\xBF") * 3;
-            buffer.advance(skip_bom);
             self.format = Some(SourceFormat::Csv);
-            let (buffered, reader) = buffer.into_parts();
+            let buffered = without_bom.to_vec();
             self.state = State::Csv(Box::new(csv::CsvRecords::new(buffered, reader)));
         } else {
             self.format = Some(SourceFormat::Json);
+            let buffer = json::Buffer::new(reader, head);
             self.state = State::Json(Box::new(json::JsonRecords::new(buffer, self.max_record_bytes)));
         }
         None

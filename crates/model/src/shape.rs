@@ -105,8 +105,10 @@ impl<'de, const STREAM: bool> Deserialize<'de> for TopLevel<STREAM> {
 /// Properties read so far, for both kinds: the kind is only known at the end of the object.
 #[derive(Default)]
 pub(crate) struct Accumulator {
-    signin: SignIn,
-    audit: DirectoryAudit,
+    /// Boxed from the start, so the record is never copied on its way out.
+    signin: Box<SignIn>,
+    /// Allocated at the first audit property.
+    audit: Option<Box<DirectoryAudit>>,
     /// Properties only a sign-in has (`id`, `correlationId`, `userAgent` are shared).
     signin_marks: u32,
     /// Properties only an audit has.
@@ -126,9 +128,9 @@ impl Accumulator {
             Ordering::Less => Some(RecordKind::Signin),
             Ordering::Equal if self.audit_marks == 0 => None,
             Ordering::Equal => {
-                let strong_audit = self.audit.activity_display_name.is_some()
-                    || self.audit.activity_date_time.is_some()
-                    || self.audit.initiated_by.is_some();
+                let strong_audit = self.audit.as_ref().is_some_and(|a| {
+                    a.activity_display_name.is_some() || a.activity_date_time.is_some() || a.initiated_by.is_some()
+                });
                 Some(if strong_audit { RecordKind::Audit } else { RecordKind::Signin })
             }
         }
@@ -136,15 +138,16 @@ impl Accumulator {
 
     /// Builds the record of `kind`; properties of the other kind are kept in `extra`.
     fn assemble(self, kind: RecordKind) -> Record {
-        let Accumulator { mut signin, mut audit, signin_marks, audit_marks } = self;
+        let Accumulator { mut signin, audit, signin_marks, audit_marks } = self;
         match kind {
             RecordKind::Signin => {
-                if audit_marks > 0 {
+                if let Some(audit) = audit.filter(|_| audit_marks > 0) {
                     merge_into(&mut signin.extra, to_map(&audit));
                 }
-                Record::SignIn(Box::new(signin))
+                Record::SignIn(signin)
             }
             RecordKind::Audit => {
+                let mut audit = audit.unwrap_or_default();
                 audit.id = mem::take(&mut signin.id);
                 audit.correlation_id = signin.correlation_id.take();
                 audit.user_agent = signin.user_agent.take();
@@ -153,7 +156,7 @@ impl Accumulator {
                 } else {
                     merge_into(&mut audit.extra, mem::take(&mut signin.extra));
                 }
-                Record::Audit(Box::new(audit))
+                Record::Audit(audit)
             }
         }
     }
@@ -161,7 +164,9 @@ impl Accumulator {
     /// Everything read, as JSON (typed properties written in Graph's shape).
     fn into_map(self) -> Map<String, Value> {
         let mut map = to_map(&self.signin);
-        merge_into(&mut map, to_map(&self.audit));
+        if let Some(audit) = &self.audit {
+            merge_into(&mut map, to_map(audit));
+        }
         map
     }
 
@@ -174,7 +179,7 @@ impl Accumulator {
 
     fn read_audit<'de, A: MapAccess<'de>>(&mut self, field: DirectoryAuditField, map: &mut A) -> Result<(), A::Error> {
         self.audit_marks += 1;
-        self.audit.read_field(field, map)
+        self.audit.get_or_insert_with(Box::default).read_field(field, map)
     }
 }
 
@@ -533,7 +538,7 @@ fn is_other_category(category: &str) -> bool {
 
 /// `{"time": ..., "category": "SignInLogs"}` without `properties`: an envelope with nothing inside.
 fn is_bare_envelope(accumulator: &Accumulator) -> bool {
-    let Some(category) = accumulator.audit.category.as_deref() else { return false };
+    let Some(category) = accumulator.audit.as_ref().and_then(|a| a.category.as_deref()) else { return false };
     (category_kind(category).is_some() || is_other_category(category))
         && accumulator.signin.extra.keys().any(|k| k.eq_ignore_ascii_case("time"))
 }

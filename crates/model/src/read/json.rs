@@ -26,28 +26,44 @@ const CHUNK: usize = 256 * 1024;
 /// Nesting of arrays and collections around records that is followed (deeper is refused).
 const MAX_FRAMES: usize = 16;
 
-/// The input, buffered: `data[start..]` is retained, `pos` is where reading is.
+/// The input, buffered as validated UTF-8: `text[start..]` is retained, `pos` is where reading is.
+///
+/// Why text and not bytes: serde_json checks the UTF-8 of every string it reads from bytes, which
+/// costs more than the rest of reading a string; validating each chunk once as it arrives lets
+/// records be parsed from `&str` without that. Invalid UTF-8 (never valid JSON) is replaced by
+/// U+FFFD in the buffer and its positions remembered, so a record containing it is reported as
+/// an error instead of being read with altered text.
 pub(super) struct Buffer<R> {
     reader: R,
-    data: Vec<u8>,
+    text: String,
+    /// Bytes read but not yet validated (a character cut by the chunk boundary).
+    carry: Vec<u8>,
+    /// Read scratch space.
+    chunk: Vec<u8>,
+    /// Positions in `text` where invalid UTF-8 was replaced.
+    bad_utf8: Vec<usize>,
     /// First byte that must be kept (the start of the record being read).
     start: usize,
     /// Current position.
     pos: usize,
     eof: bool,
     io_error: Option<std::io::Error>,
-    /// Bytes dropped from the front of `data` so far.
+    /// Bytes dropped from the front of `text` so far.
     dropped: u64,
-    /// Line counting: `newlines` line breaks precede `data[counted]`.
+    /// Line counting: `newlines` line breaks precede `text[counted]`.
     counted: usize,
     newlines: u64,
 }
 
 impl<R: Read> Buffer<R> {
-    pub(super) fn new(reader: R) -> Self {
-        Buffer {
+    /// A buffer over `reader`, whose first bytes (already read) are `head`.
+    pub(super) fn new(reader: R, head: Vec<u8>) -> Self {
+        let mut buffer = Buffer {
             reader,
-            data: Vec::new(),
+            text: String::new(),
+            carry: Vec::new(),
+            chunk: Vec::new(),
+            bad_utf8: Vec::new(),
             start: 0,
             pos: 0,
             eof: false,
@@ -55,33 +71,81 @@ impl<R: Read> Buffer<R> {
             dropped: 0,
             counted: 0,
             newlines: 0,
+        };
+        buffer.append(&head);
+        buffer
+    }
+
+    fn data(&self) -> &[u8] {
+        self.text.as_bytes()
+    }
+
+    /// Validates and appends raw bytes (plus what was carried over).
+    fn append(&mut self, bytes: &[u8]) {
+        let mut raw = std::mem::take(&mut self.carry);
+        raw.extend_from_slice(bytes);
+        let mut rest = &raw[..];
+        loop {
+            match std::str::from_utf8(rest) {
+                Ok(valid) => {
+                    self.text.push_str(valid);
+                    break;
+                }
+                Err(error) => {
+                    let (valid, after) = rest.split_at(error.valid_up_to());
+                    self.text.push_str(std::str::from_utf8(valid).unwrap_or_default());
+                    match error.error_len() {
+                        None if !self.eof => {
+                            // A character cut by the end of the chunk: complete it next time.
+                            self.carry = after.to_vec();
+                            break;
+                        }
+                        invalid => {
+                            self.bad_utf8.push(self.text.len());
+                            self.text.push(char::REPLACEMENT_CHARACTER);
+                            rest = &after[invalid.unwrap_or(after.len())..];
+                        }
+                    }
+                }
+            }
         }
     }
 
     /// Reads another chunk; false when the source has no more.
     pub(super) fn fill(&mut self) -> bool {
-        if self.eof {
-            return false;
-        }
-        if self.start > 0 && (self.start >= self.data.len() / 2 || self.data.len() + CHUNK > self.data.capacity()) {
-            self.drop_front();
-        }
-        let filled = self.data.len();
-        self.data.resize(filled + CHUNK, 0);
         loop {
-            match self.reader.read(&mut self.data[filled..]) {
+            if self.eof {
+                return false;
+            }
+            if self.start > 0 && (self.start >= self.text.len() / 2 || self.text.len() + CHUNK > self.text.capacity()) {
+                self.drop_front();
+            }
+            let before = self.text.len();
+            self.chunk.resize(CHUNK, 0);
+            let read = loop {
+                match self.reader.read(&mut self.chunk) {
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    other => break other,
+                }
+            };
+            match read {
                 Ok(0) => {
-                    self.data.truncate(filled);
                     self.eof = true;
-                    return false;
+                    if !self.carry.is_empty() {
+                        // The input ends inside a character.
+                        self.append(&[]);
+                    }
+                    return self.text.len() > before;
                 }
                 Ok(n) => {
-                    self.data.truncate(filled + n);
-                    return true;
+                    let chunk = std::mem::take(&mut self.chunk);
+                    self.append(&chunk[..n]);
+                    self.chunk = chunk;
+                    if self.text.len() > before {
+                        return true;
+                    }
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    self.data.truncate(filled);
                     self.io_error = Some(e);
                     self.eof = true;
                     return false;
@@ -91,43 +155,58 @@ impl<R: Read> Buffer<R> {
     }
 
     fn drop_front(&mut self) {
-        let shift = self.start;
+        let mut shift = self.start;
+        while !self.text.is_char_boundary(shift) {
+            shift -= 1;
+        }
         self.count_lines_to(shift);
-        self.data.drain(..shift);
+        self.text.drain(..shift);
         self.dropped += shift as u64;
-        self.start = 0;
+        self.start -= shift;
         self.pos -= shift;
         self.counted -= shift;
+        self.bad_utf8.retain_mut(|position| match position.checked_sub(shift) {
+            Some(moved) => {
+                *position = moved;
+                true
+            }
+            None => false,
+        });
+    }
+
+    /// The first position of replaced invalid UTF-8 within `text[from..to]`.
+    fn bad_utf8_within(&self, from: usize, to: usize) -> Option<usize> {
+        self.bad_utf8.iter().copied().find(|p| (from..to).contains(p))
     }
 
     fn count_lines_to(&mut self, index: usize) {
         if index >= self.counted {
-            self.newlines += memchr::memchr_iter(b'\n', &self.data[self.counted..index]).count() as u64;
+            self.newlines += memchr::memchr_iter(b'\n', &self.text.as_bytes()[self.counted..index]).count() as u64;
         } else {
-            self.newlines -= memchr::memchr_iter(b'\n', &self.data[index..self.counted]).count() as u64;
+            self.newlines -= memchr::memchr_iter(b'\n', &self.text.as_bytes()[index..self.counted]).count() as u64;
         }
         self.counted = index;
     }
 
-    /// The 1-based line of `data[index]`.
+    /// The 1-based line of `text[index]`.
     fn line_of(&mut self, index: usize) -> u64 {
-        self.count_lines_to(index.min(self.data.len()));
+        self.count_lines_to(index.min(self.text.len()));
         self.newlines + 1
     }
 
-    /// The byte offset in the source of `data[index]`.
+    /// The byte offset in the source of `text[index]` (approximate after replaced invalid UTF-8).
     fn offset_of(&self, index: usize) -> u64 {
         self.dropped + index as u64
     }
 
     /// The byte at `pos`, reading more as needed; `None` at the end.
     fn peek(&mut self) -> Option<u8> {
-        while self.pos >= self.data.len() {
+        while self.pos >= self.text.len() {
             if !self.fill() {
                 return None;
             }
         }
-        Some(self.data[self.pos])
+        Some(self.data()[self.pos])
     }
 
     /// Skips whitespace (and a UTF-8 byte-order mark) and returns the next byte.
@@ -136,45 +215,35 @@ impl<R: Read> Buffer<R> {
             let byte = self.peek()?;
             match byte {
                 b' ' | b'\t' | b'\r' | b'\n' => self.pos += 1,
-                0xEF if self.data.get(self.pos + 1..self.pos + 3) == Some(&[0xBB, 0xBF][..]) => self.pos += 3,
+                0xEF if self.data().get(self.pos + 1..self.pos + 3) == Some(&[0xBB, 0xBF][..]) => self.pos += 3,
                 _ => return Some(byte),
             }
         }
     }
 
-    /// Makes sure `data[pos..pos + n]` is loaded, as far as the source allows.
+    /// Makes sure `text[pos..pos + n]` is loaded, as far as the source allows.
     fn want(&mut self, n: usize) {
-        while self.data.len() < self.pos + n && self.fill() {}
+        while self.text.len() < self.pos + n && self.fill() {}
     }
 
-    /// Whether only blanks precede `data[index]` on its line, and its column (0-based).
+    /// Whether only blanks precede `text[index]` on its line, and its column (0-based).
     fn indentation(&self, index: usize) -> Option<usize> {
-        let line_start = match memchr::memrchr(b'\n', &self.data[..index]) {
+        let line_start = match memchr::memrchr(b'\n', &self.data()[..index]) {
             Some(newline) => newline + 1,
             None if self.dropped == 0 => 0,
             None => return None,
         };
-        self.data[line_start..index].iter().all(|b| matches!(b, b' ' | b'\t' | b'\r')).then_some(index - line_start)
+        self.data()[line_start..index].iter().all(|b| matches!(b, b' ' | b'\t' | b'\r')).then_some(index - line_start)
     }
 
     pub(super) fn take_io_error(&mut self) -> Option<std::io::Error> {
         self.io_error.take()
     }
 
-    /// What is buffered from `pos` on, and the reader (for handing over to another format).
-    pub(super) fn into_parts(mut self) -> (Vec<u8>, R) {
-        self.data.drain(..self.pos);
-        (self.data, self.reader)
-    }
-
-    pub(super) fn pos_bytes(&mut self, n: usize) -> &[u8] {
+    fn pos_bytes(&mut self, n: usize) -> &[u8] {
         self.want(n);
-        let end = (self.pos + n).min(self.data.len());
-        &self.data[self.pos..end]
-    }
-
-    pub(super) fn advance(&mut self, n: usize) {
-        self.pos = (self.pos + n).min(self.data.len());
+        let end = (self.pos + n).min(self.text.len());
+        &self.data()[self.pos..end]
     }
 }
 
@@ -261,7 +330,7 @@ impl<R: Read> JsonRecords<R> {
     /// End of input: report an I/O error or an unclosed array once.
     fn at_end(&mut self) -> Option<Result<Parsed, Failure>> {
         self.finished = true;
-        let end = self.buf.data.len();
+        let end = self.buf.text.len();
         if let Some(error) = self.buf.take_io_error() {
             return Some(Err(self.failure(end, format!("reading failed: {error}"), false)));
         }
@@ -283,6 +352,12 @@ impl<R: Read> JsonRecords<R> {
         match attempt {
             Attempt::Record(parsed, length) => {
                 self.buf.pos = start + length;
+                if let Some(bad) = self.buf.bad_utf8_within(start, start + length) {
+                    let mut failure =
+                        self.failure(start, "the record contains bytes that are not UTF-8".to_owned(), true);
+                    failure.line = Some(self.buf.line_of(bad));
+                    return Some(Err(failure));
+                }
                 Some(Ok(Parsed { record: parsed, byte_offset: Some(self.buf.offset_of(start)), line: None }))
             }
             Attempt::Collection => {
@@ -325,10 +400,10 @@ impl<R: Read> JsonRecords<R> {
     /// Parses the value at `buf.start` with serde, loading more input while it is incomplete.
     fn attempt(&mut self) -> Attempt {
         loop {
-            let available = self.buf.data.len() - self.buf.start;
+            let available = self.buf.text.len() - self.buf.start;
             let (outcome, length) = {
-                let slice = &self.buf.data[self.buf.start..];
-                let mut stream = serde_json::Deserializer::from_slice(slice).into_iter::<TopLevel<true>>();
+                let text = &self.buf.text[self.buf.start..];
+                let mut stream = serde_json::Deserializer::from_str(text).into_iter::<TopLevel<true>>();
                 let outcome = stream.next();
                 (outcome, stream.byte_offset())
             };
@@ -360,11 +435,11 @@ impl<R: Read> JsonRecords<R> {
         let mut scanned = 0;
         let end = loop {
             let from = self.buf.start + scanned;
-            match skipper.feed(&self.buf.data[from..]) {
+            match skipper.feed(&self.buf.data()[from..]) {
                 Step::Done(n) => break Some(scanned + n),
                 Step::Malformed(..) => break None,
                 Step::More => {
-                    scanned = self.buf.data.len() - self.buf.start;
+                    scanned = self.buf.text.len() - self.buf.start;
                     if scanned >= self.max_record_bytes || !self.buf.fill() {
                         break None;
                     }
@@ -372,9 +447,9 @@ impl<R: Read> JsonRecords<R> {
             }
         };
         let start = self.buf.start;
-        let search_end = end.map_or(self.buf.data.len(), |n| start + n);
+        let search_end = end.map_or(self.buf.text.len(), |n| start + n);
         let by_layout = indent.and_then(|indent| {
-            scan::next_record_line(&self.buf.data[start + 1..search_end], indent, top_level).map(|i| start + 1 + i)
+            scan::next_record_line(&self.buf.data()[start + 1..search_end], indent, top_level).map(|i| start + 1 + i)
         });
         match (end.map(|n| start + n), by_layout) {
             (Some(end), Some(line)) => self.buf.pos = end.min(line),
@@ -382,7 +457,7 @@ impl<R: Read> JsonRecords<R> {
             (None, Some(line)) => self.buf.pos = line,
             (None, None) => {
                 // Nothing tells where the next record starts: the rest cannot be read.
-                self.buf.pos = self.buf.data.len();
+                self.buf.pos = self.buf.text.len();
                 self.finished = true;
                 return false;
             }
@@ -410,16 +485,16 @@ impl<R: Read> JsonRecords<R> {
     fn skip_to_record_line(&mut self) {
         loop {
             let from = self.buf.pos;
-            if let Some(i) = scan::next_record_line(&self.buf.data[from..], 0, true) {
+            if let Some(i) = scan::next_record_line(&self.buf.data()[from..], 0, true) {
                 self.buf.pos = from + i;
                 return;
             }
             // Keep the last partial line: it may continue in the next chunk.
-            let keep = memchr::memrchr(b'\n', &self.buf.data[from..]).map_or(from, |i| from + i);
+            let keep = memchr::memrchr(b'\n', &self.buf.data()[from..]).map_or(from, |i| from + i);
             self.buf.pos = keep;
             self.buf.start = keep;
             if !self.buf.fill() {
-                self.buf.pos = self.buf.data.len();
+                self.buf.pos = self.buf.text.len();
                 return;
             }
         }
@@ -435,7 +510,7 @@ impl<R: Read> JsonRecords<R> {
                 let mut skipper = Skipper::default();
                 loop {
                     self.buf.start = self.buf.pos;
-                    match skipper.feed(&self.buf.data[self.buf.pos..]) {
+                    match skipper.feed(&self.buf.data()[self.buf.pos..]) {
                         Step::Done(n) => {
                             self.buf.pos += n;
                             return;
@@ -446,7 +521,7 @@ impl<R: Read> JsonRecords<R> {
                             return;
                         }
                         Step::More => {
-                            self.buf.pos = self.buf.data.len();
+                            self.buf.pos = self.buf.text.len();
                             self.buf.start = self.buf.pos;
                             if !self.buf.fill() {
                                 return;
@@ -458,13 +533,13 @@ impl<R: Read> JsonRecords<R> {
             b'"' => {
                 self.buf.want(4096);
                 loop {
-                    match scan::string_end(&self.buf.data[self.buf.pos..]) {
+                    match scan::string_end(&self.buf.data()[self.buf.pos..]) {
                         StringEnd::At(n) => {
                             self.buf.pos += n;
                             return;
                         }
                         StringEnd::More
-                            if self.buf.data.len() - self.buf.pos < self.max_record_bytes && self.buf.fill() => {}
+                            if self.buf.text.len() - self.buf.pos < self.max_record_bytes && self.buf.fill() => {}
                         StringEnd::More | StringEnd::Broken => {
                             // Cut off or unterminated: skip the opening quote only.
                             self.buf.pos += 1;
@@ -475,7 +550,7 @@ impl<R: Read> JsonRecords<R> {
             }
             _ => {
                 self.buf.want(256);
-                let n = scan::token_end(&self.buf.data[self.buf.pos..]);
+                let n = scan::token_end(&self.buf.data()[self.buf.pos..]);
                 self.buf.pos += n;
             }
         }
@@ -513,13 +588,14 @@ impl<R: Read> JsonRecords<R> {
     fn collection_entry(&mut self) -> Option<Failure> {
         self.buf.want(4096);
         let key_start = self.buf.pos;
-        let StringEnd::At(key_length) = scan::string_end(&self.buf.data[key_start..]) else {
+        let StringEnd::At(key_length) = scan::string_end(&self.buf.data()[key_start..]) else {
             let failure = self.failure(key_start, "malformed collection object: a key is cut off".to_owned(), false);
             self.frames.clear();
             self.skip_to_record_line();
             return Some(failure);
         };
-        let key: String = serde_json::from_slice(&self.buf.data[key_start..key_start + key_length]).unwrap_or_default();
+        let key: String =
+            serde_json::from_slice(&self.buf.data()[key_start..key_start + key_length]).unwrap_or_default();
         self.buf.pos = key_start + key_length;
         if self.buf.skip_blank() != Some(b':') {
             let failure =
@@ -542,8 +618,8 @@ impl<R: Read> JsonRecords<R> {
         }
         if key == "@odata.nextLink" && value == Some(b'"') {
             self.buf.want(64 * 1024);
-            if let StringEnd::At(n) = scan::string_end(&self.buf.data[self.buf.pos..]) {
-                self.next_link = serde_json::from_slice(&self.buf.data[self.buf.pos..self.buf.pos + n]).ok();
+            if let StringEnd::At(n) = scan::string_end(&self.buf.data()[self.buf.pos..]) {
+                self.next_link = serde_json::from_slice(&self.buf.data()[self.buf.pos..self.buf.pos + n]).ok();
             }
         }
         self.skip_value_streaming();

@@ -95,7 +95,11 @@ pub fn parse_record(json: &[u8]) -> Result<Record, RecordError> {
 /// Like [`parse_record`], keeping what the source said around the record (shape, event type,
 /// tenant, envelope).
 pub fn parse_record_detailed(json: &[u8]) -> Result<ParsedRecord, RecordError> {
-    Ok(serde_json::from_slice::<TopLevel<false>>(json)?.0)
+    // Validating the UTF-8 once is cheaper than serde_json checking every string.
+    match std::str::from_utf8(json) {
+        Ok(text) => Ok(serde_json::from_str::<TopLevel<false>>(text)?.0),
+        Err(_) => Ok(serde_json::from_slice::<TopLevel<false>>(json)?.0),
+    }
 }
 
 #[cfg(test)]
