@@ -188,6 +188,8 @@ pub struct SimState {
     pub scenarios: Mutex<Vec<InjectedScenario>>,
     pub allow_lt_gt: bool,
     pub retention_days: u32,
+    /// Serving recorded records instead of synthetic traffic.
+    pub replay_mode: bool,
     pub scan_limit: usize,
     pub certificates: SimCertificates,
     pub smtp_addr: Option<SocketAddr>,
@@ -204,8 +206,9 @@ impl SimState {
         self.tenants.iter().position(|t| t.tenant.answers_to(name))
     }
 
+    /// The oldest time served. Replayed records are served whatever their age: the user chose them.
     pub fn retention_start(&self, now: Ticks) -> Ticks {
-        now - i64::from(self.retention_days) * TICKS_PER_DAY
+        if self.replay_mode { i64::MIN / 2 } else { now - i64::from(self.retention_days) * TICKS_PER_DAY }
     }
 
     /// Records that `key` of `tenant` was served in the given version.
@@ -390,6 +393,7 @@ impl GraphSim {
             scenarios: Mutex::new(Vec::new()),
             allow_lt_gt: config.allow_lt_gt,
             retention_days: config.retention_days.max(1),
+            replay_mode: !synthetic,
             scan_limit: config.scan_limit.max(1000),
             certificates,
             smtp_addr,

@@ -298,29 +298,46 @@ impl TenantStore {
         }
     }
 
+    /// Stored records of the wanted kinds in `[lo, hi]`, sorted by (time, key).
+    fn stored_range(&self, lo: Ticks, hi: Ticks, kinds: &[LogKind]) -> Vec<Candidate> {
+        let stored = self.stored.read().unwrap_or_else(|e| e.into_inner());
+        stored
+            .range((Bound::Included((lo, 0)), Bound::Included((hi, u64::MAX))))
+            .filter(|(_, r)| kinds.contains(&r.kind))
+            .map(|(_, r)| Candidate::Stored(Arc::clone(r)))
+            .collect()
+    }
+
     /// Runs a page query.
     pub fn page(&self, q: &PageQuery<'_>) -> Page {
         let hi = q.hi.min(q.as_of);
-        let lo = q.lo;
+        // Nothing exists before the history (or the oldest stored record): do not scan it.
+        let oldest_stored = self.stored.read().unwrap_or_else(|e| e.into_inner()).keys().next().map(|k| k.0);
+        let floor = match (self.synthetic, oldest_stored) {
+            (true, Some(o)) => self.history_start.min(o),
+            (true, None) => self.history_start,
+            (false, Some(o)) => o,
+            (false, None) => hi + 1,
+        };
+        let lo = q.lo.max(floor);
         let mut items = Vec::new();
         let mut examined = 0usize;
         let mut last_examined: Option<(Ticks, u64)> = None;
         if lo > hi {
             return Page { items, next: None, examined };
         }
-        let (first, last) = (slice_of(lo), slice_of(hi));
-        let slices: Box<dyn Iterator<Item = i64>> = match q.order {
-            Order::NewestFirst => {
-                let start = q.cursor.map_or(last, |c| slice_of(c.0).min(last));
-                Box::new((first..=start).rev())
-            }
-            Order::OldestFirst => {
-                let start = q.cursor.map_or(first, |c| slice_of(c.0).max(first));
-                Box::new(start..=last)
-            }
+        let batches: Box<dyn Iterator<Item = Vec<Candidate>> + '_> = if self.synthetic {
+            let (first, last) = (slice_of(lo), slice_of(hi));
+            let slices: Box<dyn Iterator<Item = i64>> = match q.order {
+                Order::NewestFirst => Box::new((first..=q.cursor.map_or(last, |c| slice_of(c.0).min(last))).rev()),
+                Order::OldestFirst => Box::new(q.cursor.map_or(first, |c| slice_of(c.0).max(first))..=last),
+            };
+            Box::new(slices.map(move |s| self.slice_candidates(s, q.kinds)))
+        } else {
+            Box::new(std::iter::once(self.stored_range(lo, hi, q.kinds)))
         };
-        for s in slices {
-            let mut cands = self.slice_candidates(s, q.kinds);
+        let mut batches = batches.peekable();
+        while let Some(mut cands) = batches.next() {
             if q.order == Order::NewestFirst {
                 cands.reverse();
             }
@@ -354,12 +371,7 @@ impl TenantStore {
                 examined += 1;
                 last_examined = Some(pos);
             }
-            if examined >= q.scan_limit
-                && s != match q.order {
-                    Order::NewestFirst => first,
-                    Order::OldestFirst => last,
-                }
-            {
+            if examined >= q.scan_limit && batches.peek().is_some() {
                 // Long scans return what they have and a nextLink, like Graph's partial pages.
                 let next = if items.len() == q.top { items.last().map(|(c, _)| c.pos()) } else { last_examined };
                 return Page { items, next: next.or(q.cursor), examined };

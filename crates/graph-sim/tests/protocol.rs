@@ -101,7 +101,9 @@ async fn the_token_endpoint_answers_like_the_identity_platform() {
         .expect("send");
     assert_eq!(by_domain.status(), 200);
 
-    let cases: Vec<(&str, Vec<(&str, &str)>, u16, &str, u64)> = vec![
+    // (tenant segment, form, status, error, AADSTS code)
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, u16, &'a str, u64);
+    let cases: Vec<Case> = vec![
         (
             tenant.tenant_id.as_str(),
             vec![
