@@ -8,7 +8,8 @@
 //! - 408/500/502/503/504, connection failures, resets, timeouts, bodies cut short: exponential
 //!   backoff with jitter, then the same URL again (a retried page is the last good next link, as
 //!   Graph's paging guidance asks);
-//! - 401: the token is replaced once and the same URL tried again (tokens expire mid-listing);
+//! - 401: the token is replaced and the same URL tried again (tokens expire mid-listing); a
+//!   freshly issued token refused again is replaced after a pause, up to three times;
 //! - 4xx on a next link: [`GraphError::StaleNextLink`], so the listing restarts from its first page;
 //! - anything else: returned at once, with Graph's code and message.
 //!
@@ -58,6 +59,9 @@ pub struct PostResponse {
     /// Graph's `request-id` header.
     pub request_id: Option<String>,
 }
+
+/// How often one request may replace a refused token before the 401 is returned.
+const MAX_TOKEN_REPLACEMENTS: u32 = 3;
 
 /// A raw successful answer.
 #[derive(Debug)]
@@ -227,7 +231,7 @@ impl GraphClient {
         let endpoint = endpoint_label(&path);
         let host = url.host_str().unwrap_or("").to_string();
         let mut failures = 0u32;
-        let mut token_replaced = false;
+        let mut token_replacements = 0u32;
         loop {
             if let Some(pacer) = &inner.pacer {
                 let waited = pacer.acquire().await;
@@ -281,10 +285,16 @@ impl GraphClient {
                         let request_id =
                             answer.headers.get("request-id").and_then(|v| v.to_str().ok()).map(str::to_string);
                         let api = parse_api_error(status, &path, &answer.body, request_id, retry_after);
-                        if status == 401 && !token_replaced {
-                            token_replaced = true;
+                        if status == 401 && token_replacements < MAX_TOKEN_REPLACEMENTS {
+                            token_replacements += 1;
                             metrics::counter!("m365mon_graph_retries_total", "tenant" => inner.label.clone(), "reason" => "unauthorized")
                                 .increment(1);
+                            if token_replacements > 1 {
+                                // A token issued a moment ago was refused too: give the identity
+                                // platform a moment (revocations are per second) before the next.
+                                tokio::time::sleep(policy.backoff(token_replacements).max(Duration::from_secs(1)))
+                                    .await;
+                            }
                             inner.tokens.replace(&bearer).await?;
                             continue;
                         }

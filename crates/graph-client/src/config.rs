@@ -20,6 +20,8 @@ pub struct CloudEndpoints {
     /// e.g. `https://graph.microsoft.com`; request paths such as `/v1.0/auditLogs/signIns` are
     /// resolved against it.
     pub graph_base: Url,
+    /// The token scope, e.g. `https://graph.microsoft.com/.default`.
+    pub scope: String,
 }
 
 /// The national clouds Microsoft runs, with their documented endpoints.
@@ -46,6 +48,7 @@ impl Cloud {
         CloudEndpoints {
             authority_host: Url::parse(authority).expect("static URL"),
             graph_base: Url::parse(graph).expect("static URL"),
+            scope: format!("{graph}/.default"),
         }
     }
 }
@@ -70,7 +73,9 @@ impl Default for CloudEndpoints {
 }
 
 impl CloudEndpoints {
-    /// Custom endpoints (a simulator, a proxy). The authority host must be https.
+    /// Custom endpoints (a simulator, a proxy). The authority host must be https. The token is
+    /// requested for the global Graph (`https://graph.microsoft.com/.default`), which such a
+    /// stand-in serves; set [`CloudEndpoints::scope`] for another audience.
     pub fn custom(authority_host: &str, graph_base: &str) -> Result<CloudEndpoints, GraphError> {
         let authority_host = Url::parse(authority_host)
             .map_err(|e| GraphError::Config(format!("authority host '{authority_host}' is not a URL: {e}")))?;
@@ -84,12 +89,23 @@ impl CloudEndpoints {
         if !matches!(graph_base.scheme(), "https" | "http") || graph_base.host_str().is_none() {
             return Err(GraphError::Config(format!("Graph base URL '{graph_base}' must be an https:// URL")));
         }
-        Ok(CloudEndpoints { authority_host, graph_base })
+        Ok(CloudEndpoints { authority_host, graph_base, scope: GLOBAL_GRAPH_SCOPE.to_string() })
     }
 
-    /// The token scope for Graph: `<graph origin>/.default`.
+    /// The same endpoints with another token scope.
+    pub fn with_scope(mut self, scope: impl Into<String>) -> CloudEndpoints {
+        self.scope = scope.into();
+        self
+    }
+}
+
+/// The token scope of the global Graph service.
+pub const GLOBAL_GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
+
+impl CloudEndpoints {
+    /// The token scope for Graph.
     pub fn default_scope(&self) -> String {
-        format!("{}/.default", self.graph_base.origin().ascii_serialization())
+        self.scope.clone()
     }
 }
 
@@ -146,7 +162,7 @@ pub struct GraphConfig {
     pub client_id: String,
     pub credential: ClientCredential,
     pub endpoints: CloudEndpoints,
-    /// The token scope; `None` for [`CloudEndpoints::default_scope`].
+    /// The token scope; `None` for the endpoints' ([`CloudEndpoints::scope`]).
     pub scope: Option<String>,
     /// Extra CA certificates (PEM, one or more) trusted for the identity platform and Graph, in
     /// addition to the system's: a TLS-inspecting proxy's CA, or a simulator's.
@@ -199,7 +215,8 @@ mod tests {
         );
         assert!("mars".parse::<Cloud>().unwrap_err().contains("public, usgov"));
         let sim = CloudEndpoints::custom("https://127.0.0.1:8443", "https://127.0.0.1:8443/graph").unwrap();
-        assert_eq!(sim.default_scope(), "https://127.0.0.1:8443/.default");
+        assert_eq!(sim.default_scope(), "https://graph.microsoft.com/.default");
+        assert_eq!(sim.with_scope("https://graph.microsoft.us/.default").scope, "https://graph.microsoft.us/.default");
         let err = CloudEndpoints::custom("http://127.0.0.1:8080", "https://127.0.0.1:8443").unwrap_err();
         assert!(err.to_string().contains("must use https"), "{err}");
     }

@@ -45,7 +45,7 @@ mod retry;
 
 pub use certificate::CertificateCredential;
 pub use client::{GraphClient, Pager, PostResponse};
-pub use config::{ClientCredential, ClientSecret, Cloud, CloudEndpoints, GraphConfig, Timeouts};
+pub use config::{ClientCredential, ClientSecret, Cloud, CloudEndpoints, GLOBAL_GRAPH_SCOPE, GraphConfig, Timeouts};
 pub use error::{ApiError, ErrorClass, GraphError, TokenError, TransportKind};
 pub use pacer::{Pacer, Pacing};
 pub use page::Page;
