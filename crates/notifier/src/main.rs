@@ -9,54 +9,47 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use m365mon_bus::{Bus, BusConfig};
-use m365mon_contracts::Namespace;
-use m365mon_graph::{ClientCredential, ClientSecret, CloudEndpoints, GraphClient, GraphConfig, Pacing};
+use m365mon_bus::NatsArgs;
+use m365mon_graph::{
+    CertificateCredential, ClientCredential, ClientSecret, Cloud, CloudEndpoints, GraphClient, GraphConfig, Pacing,
+};
 use m365mon_notifier::channels::smtp::TokenSource;
 use m365mon_notifier::channels::{GraphMailer, MailTransport, SmtpAuth, SmtpConfig, SmtpMailer, SmtpTls};
 use m365mon_notifier::{Notifier, NotifierConfig, SystemClock};
 use m365mon_runtime::{HealthServer, LogFormat};
 
 #[derive(Debug, Parser)]
-#[command(name = "m365mon-notifier", version, about = "m365-monitor notifier: grouped alert mail and webhooks")]
+#[command(
+    name = "m365mon-notifier",
+    version,
+    about = "m365-monitor notifier: groups alerts and delivers them by Graph sendMail, SMTP and webhooks"
+)]
 struct Args {
-    /// NATS server URL(s), comma-separated.
-    #[arg(long, env = "M365MON_NATS_URL", default_value = "nats://127.0.0.1:4222")]
-    nats_url: String,
-    /// NATS credentials file (.creds).
-    #[arg(long, env = "M365MON_NATS_CREDS")]
-    nats_creds: Option<PathBuf>,
-    #[arg(long, env = "M365MON_NATS_USER")]
-    nats_user: Option<String>,
-    #[arg(long, env = "M365MON_NATS_PASSWORD", hide_env_values = true)]
-    nats_password: Option<String>,
-    #[arg(long, env = "M365MON_NATS_PASSWORD_FILE")]
-    nats_password_file: Option<PathBuf>,
-    /// CA certificate (PEM) for a tls:// NATS server with a private CA.
-    #[arg(long, env = "M365MON_NATS_CA_FILE")]
-    nats_ca_file: Option<PathBuf>,
-    /// Namespace of subjects, streams and buckets.
-    #[arg(long, env = "M365MON_NAMESPACE", default_value = Namespace::DEFAULT)]
-    namespace: Namespace,
+    #[command(flatten)]
+    nats: NatsArgs,
     /// Where /healthz and /metrics listen.
     #[arg(long, env = "M365MON_NOTIFIER_HEALTH_ADDR", default_value = "0.0.0.0:9183")]
     health_addr: SocketAddr,
-    /// How long one send may take.
+    /// How long one send may take (connect, TLS, AUTH, DATA; or the webhook request).
     #[arg(long, env = "M365MON_NOTIFIER_SEND_TIMEOUT", default_value = "30s", value_parser = humantime_duration)]
     send_timeout: Duration,
     /// This process's name in group claims (default: host, pid and a random suffix).
     #[arg(long, env = "M365MON_NOTIFIER_INSTANCE")]
     instance: Option<String>,
 
-    /// `auto` (SMTP if M365MON_SMTP_HOST is set, else Graph if M365MON_GRAPH_TENANT_ID is set),
-    /// `graph`, `smtp` or `none`.
+    /// `auto` (SMTP if M365MON_SMTP_HOST is set, else Graph if a tenant is configured), `graph`,
+    /// `smtp` or `none`.
     #[arg(long, env = "M365MON_MAIL_TRANSPORT", default_value = "auto")]
     mail_transport: String,
-    /// Sender address when the settings have no notifications.mail_from.
+    /// Sender address when the settings have no notifications.mail_from; for Graph, the mailbox
+    /// that sends (unless M365MON_MAIL_GRAPH_SENDER says otherwise).
     #[arg(long, env = "M365MON_MAIL_FROM")]
     mail_from: Option<String>,
     #[arg(long, env = "M365MON_MAIL_FROM_NAME", default_value = "m365-monitor")]
     mail_from_name: String,
+    /// The mailbox Graph sendMail sends as (default: the sender address).
+    #[arg(long, env = "M365MON_MAIL_GRAPH_SENDER")]
+    graph_sender: Option<String>,
 
     #[arg(long, env = "M365MON_SMTP_HOST")]
     smtp_host: Option<String>,
@@ -66,16 +59,13 @@ struct Args {
     /// `starttls`, `tls` (implicit, port 465) or `none`.
     #[arg(long, env = "M365MON_SMTP_TLS", default_value = "starttls")]
     smtp_tls: SmtpTls,
-    /// `password` (AUTH PLAIN/LOGIN; the default when M365MON_SMTP_USER is set), `xoauth2`
-    /// (a token from the Graph app credential) or `none`.
+    /// `password` (AUTH PLAIN/LOGIN; the default when M365MON_SMTP_USER is set), `xoauth2` (a
+    /// token from the Graph app credential, for Exchange Online) or `none`.
     #[arg(long, env = "M365MON_SMTP_AUTH")]
     smtp_auth: Option<String>,
+    /// The password comes from M365MON_SMTP_PASSWORD or M365MON_SMTP_PASSWORD_FILE.
     #[arg(long, env = "M365MON_SMTP_USER")]
     smtp_user: Option<String>,
-    #[arg(long, env = "M365MON_SMTP_PASSWORD", hide_env_values = true)]
-    smtp_password: Option<String>,
-    #[arg(long, env = "M365MON_SMTP_PASSWORD_FILE")]
-    smtp_password_file: Option<PathBuf>,
     /// Extra CA certificate (PEM) for an SMTP server with a private CA.
     #[arg(long, env = "M365MON_SMTP_CA_FILE")]
     smtp_ca_file: Option<PathBuf>,
@@ -83,43 +73,51 @@ struct Args {
     #[arg(long, env = "M365MON_SMTP_OAUTH_SCOPE", default_value = "https://outlook.office365.com/.default")]
     smtp_oauth_scope: String,
 
-    #[arg(long, env = "M365MON_GRAPH_TENANT_ID")]
-    graph_tenant_id: Option<String>,
-    #[arg(long, env = "M365MON_GRAPH_CLIENT_ID")]
-    graph_client_id: Option<String>,
-    #[arg(long, env = "M365MON_GRAPH_CLIENT_SECRET", hide_env_values = true)]
-    graph_client_secret: Option<String>,
-    #[arg(long, env = "M365MON_GRAPH_CLIENT_SECRET_FILE")]
-    graph_client_secret_file: Option<PathBuf>,
-    /// PEM file with the app's certificate and private key (instead of a secret).
-    #[arg(long, env = "M365MON_GRAPH_CERTIFICATE_FILE")]
-    graph_certificate_file: Option<PathBuf>,
-    /// Identity platform host, e.g. https://login.microsoftonline.com (a simulator's in tests).
-    #[arg(long, env = "M365MON_GRAPH_AUTHORITY_HOST")]
-    graph_authority_host: Option<String>,
-    /// Graph base URL, e.g. https://graph.microsoft.com.
-    #[arg(long, env = "M365MON_GRAPH_BASE_URL")]
-    graph_base_url: Option<String>,
-    /// Extra CA certificate (PEM) for the identity platform and Graph.
-    #[arg(long, env = "M365MON_GRAPH_CA_FILE")]
-    graph_ca_file: Option<PathBuf>,
-    /// The mailbox Graph sendMail sends as (default: the sender address).
-    #[arg(long, env = "M365MON_MAIL_GRAPH_SENDER")]
-    graph_sender: Option<String>,
+    /// The tenant of the sending mailbox (default: M365MON_TENANT_ID, the collector's).
+    #[arg(long, env = "M365MON_MAIL_TENANT_ID")]
+    mail_tenant_id: Option<String>,
+    /// The app that may send (default: M365MON_CLIENT_ID). Its secret: M365MON_MAIL_CLIENT_SECRET
+    /// (or _FILE), else M365MON_CLIENT_SECRET (or _FILE).
+    #[arg(long, env = "M365MON_MAIL_CLIENT_ID")]
+    mail_client_id: Option<String>,
+    #[arg(long, env = "M365MON_TENANT_ID", hide = true)]
+    tenant_id: Option<String>,
+    #[arg(long, env = "M365MON_CLIENT_ID", hide = true)]
+    client_id: Option<String>,
+    /// Certificate credential instead of a secret: PEM with the certificate and its key.
+    #[arg(long, env = "M365MON_CLIENT_CERTIFICATE_FILE")]
+    client_certificate_file: Option<PathBuf>,
+    /// The certificate's private key, when it is in a file of its own.
+    #[arg(long, env = "M365MON_CLIENT_KEY_FILE")]
+    client_key_file: Option<PathBuf>,
+    /// National cloud: public, usgov, usgov-dod, china.
+    #[arg(long, env = "M365MON_CLOUD", default_value = "public")]
+    cloud: String,
+    /// Authority host override (https), e.g. a simulator.
+    #[arg(long, env = "M365MON_AUTHORITY_HOST")]
+    authority_host: Option<String>,
+    /// Graph base URL override, e.g. a simulator.
+    #[arg(long, env = "M365MON_GRAPH_URL")]
+    graph_url: Option<String>,
+    /// Extra CA certificate(s) (PEM) for the identity platform and Graph.
+    #[arg(long, env = "M365MON_EXTRA_CA_FILE")]
+    extra_ca_file: Option<PathBuf>,
 }
 
 fn humantime_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("'{text}' is not a duration such as 30s or 2m: {e}"))
 }
 
-/// A secret from a variable or from the file a `*_FILE` variable names (trailing newline removed).
-fn secret(value: &Option<String>, file: &Option<PathBuf>, what: &str) -> anyhow::Result<Option<String>> {
+/// A secret from the environment: `NAME`, or the file `NAME_FILE` names (trailing newline
+/// removed). Never from a flag, which `ps` would show.
+fn secret_from_env(name: &str) -> anyhow::Result<Option<String>> {
+    let value = std::env::var(name).ok().filter(|v| !v.is_empty());
+    let file = std::env::var(format!("{name}_FILE")).ok().filter(|v| !v.is_empty());
     match (value, file) {
-        (Some(_), Some(_)) => bail!("{what}: set the value or the _FILE variable, not both"),
-        (Some(value), None) => Ok(Some(value.clone())),
+        (Some(_), Some(_)) => bail!("set {name} or {name}_FILE, not both"),
+        (Some(value), None) => Ok(Some(value)),
         (None, Some(path)) => {
-            let text =
-                std::fs::read_to_string(path).with_context(|| format!("{what}: cannot read {}", path.display()))?;
+            let text = std::fs::read_to_string(&path).with_context(|| format!("{name}_FILE: cannot read {path}"))?;
             Ok(Some(text.trim_end_matches(['\r', '\n']).to_string()))
         }
         (None, None) => Ok(None),
@@ -131,32 +129,50 @@ fn read_pem(path: &Option<PathBuf>, what: &str) -> anyhow::Result<Option<Vec<u8>
 }
 
 fn graph_client(args: &Args, scope: Option<String>) -> anyhow::Result<GraphClient> {
-    let tenant = args.graph_tenant_id.clone().context("M365MON_GRAPH_TENANT_ID is not set")?;
-    let client_id = args.graph_client_id.clone().context("M365MON_GRAPH_CLIENT_ID is not set")?;
-    let credential = match (
-        secret(&args.graph_client_secret, &args.graph_client_secret_file, "M365MON_GRAPH_CLIENT_SECRET")?,
-        &args.graph_certificate_file,
-    ) {
+    let tenant = args
+        .mail_tenant_id
+        .clone()
+        .or_else(|| args.tenant_id.clone())
+        .context("no tenant for Graph: set M365MON_MAIL_TENANT_ID or M365MON_TENANT_ID")?;
+    let client_id = args
+        .mail_client_id
+        .clone()
+        .or_else(|| args.client_id.clone())
+        .context("no app for Graph: set M365MON_MAIL_CLIENT_ID or M365MON_CLIENT_ID")?;
+    let secret = match secret_from_env("M365MON_MAIL_CLIENT_SECRET")? {
+        Some(secret) => Some(secret),
+        None => secret_from_env("M365MON_CLIENT_SECRET")?,
+    };
+    let credential = match (secret, &args.client_certificate_file) {
         (Some(secret), None) => ClientCredential::Secret(ClientSecret::new(secret)),
         (None, Some(path)) => {
             let pem = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-            ClientCredential::Certificate(Arc::new(
-                m365mon_graph::CertificateCredential::from_pem(&pem).context("M365MON_GRAPH_CERTIFICATE_FILE")?,
-            ))
+            let credential = match &args.client_key_file {
+                Some(key) => {
+                    let key = std::fs::read(key).with_context(|| format!("cannot read {}", key.display()))?;
+                    CertificateCredential::from_pem_parts(&pem, &key)
+                }
+                None => CertificateCredential::from_pem(&pem),
+            }
+            .context("M365MON_CLIENT_CERTIFICATE_FILE")?;
+            ClientCredential::Certificate(Arc::new(credential))
         }
-        (Some(_), Some(_)) => bail!("set a Graph client secret or a certificate, not both"),
-        (None, None) => {
-            bail!("no Graph credential: set M365MON_GRAPH_CLIENT_SECRET(_FILE) or M365MON_GRAPH_CERTIFICATE_FILE")
-        }
+        (Some(_), Some(_)) => bail!("set a client secret or a certificate for Graph, not both"),
+        (None, None) => bail!(
+            "no Graph credential: set M365MON_MAIL_CLIENT_SECRET(_FILE), M365MON_CLIENT_SECRET(_FILE) or \
+             M365MON_CLIENT_CERTIFICATE_FILE"
+        ),
     };
     let mut config = GraphConfig::new(tenant, client_id, credential);
-    if args.graph_authority_host.is_some() || args.graph_base_url.is_some() {
+    let cloud: Cloud = args.cloud.parse().map_err(anyhow::Error::msg)?;
+    config.endpoints = cloud.endpoints();
+    if args.authority_host.is_some() || args.graph_url.is_some() {
         config.endpoints = CloudEndpoints::custom(
-            args.graph_authority_host.as_deref().unwrap_or("https://login.microsoftonline.com"),
-            args.graph_base_url.as_deref().unwrap_or("https://graph.microsoft.com"),
+            args.authority_host.as_deref().unwrap_or(config.endpoints.authority_host.as_str()),
+            args.graph_url.as_deref().unwrap_or(config.endpoints.graph_base.as_str()),
         )?;
     }
-    config.extra_ca_pem = read_pem(&args.graph_ca_file, "M365MON_GRAPH_CA_FILE")?;
+    config.extra_ca_pem = read_pem(&args.extra_ca_file, "M365MON_EXTRA_CA_FILE")?;
     // The notifier's own rate limit paces mail; the reporting-API pacing does not apply.
     config.pacing = Pacing::Off;
     config.scope = scope;
@@ -166,7 +182,7 @@ fn graph_client(args: &Args, scope: Option<String>) -> anyhow::Result<GraphClien
 fn mail_transport(args: &Args) -> anyhow::Result<MailTransport> {
     let choice = match args.mail_transport.as_str() {
         "auto" if args.smtp_host.is_some() => "smtp",
-        "auto" if args.graph_tenant_id.is_some() => "graph",
+        "auto" if args.mail_tenant_id.is_some() || args.tenant_id.is_some() => "graph",
         "auto" => "none",
         other => other,
     };
@@ -184,7 +200,7 @@ fn mail_transport(args: &Args) -> anyhow::Result<MailTransport> {
         }
         "smtp" => {
             let host = args.smtp_host.clone().context("M365MON_SMTP_HOST is not set")?;
-            let password = secret(&args.smtp_password, &args.smtp_password_file, "M365MON_SMTP_PASSWORD")?;
+            let password = secret_from_env("M365MON_SMTP_PASSWORD")?;
             let auth_mode = args
                 .smtp_auth
                 .clone()
@@ -193,7 +209,9 @@ fn mail_transport(args: &Args) -> anyhow::Result<MailTransport> {
                 "none" => SmtpAuth::None,
                 "password" | "plain" | "login" => SmtpAuth::Password {
                     user: args.smtp_user.clone().context("M365MON_SMTP_USER is not set")?,
-                    password: password.context("M365MON_SMTP_PASSWORD(_FILE) is not set")?,
+                    password: password.context(
+                        "M365MON_SMTP_USER is set but neither M365MON_SMTP_PASSWORD nor M365MON_SMTP_PASSWORD_FILE",
+                    )?,
                 },
                 "xoauth2" => {
                     let client = graph_client(args, Some(args.smtp_oauth_scope.clone()))?;
@@ -230,15 +248,7 @@ async fn main() -> anyhow::Result<()> {
     let shutdown = m365mon_runtime::shutdown_signal();
 
     let mail = mail_transport(&args)?;
-    let mut bus_config = BusConfig::new(args.nats_url.clone(), "m365mon-notifier");
-    bus_config.credentials_file = args.nats_creds.clone();
-    bus_config.ca_file = args.nats_ca_file.clone();
-    if let Some(user) = &args.nats_user {
-        let password =
-            secret(&args.nats_password, &args.nats_password_file, "M365MON_NATS_PASSWORD")?.unwrap_or_default();
-        bus_config.user_password = Some((user.clone(), password));
-    }
-    let bus = Bus::connect(&bus_config, args.namespace.clone()).await.context("connecting to NATS")?;
+    let bus = args.nats.connect("m365mon-notifier").await.context("connecting to NATS")?;
     let config = NotifierConfig {
         instance: args.instance.clone().unwrap_or_else(m365mon_notifier::default_instance),
         send_timeout: args.send_timeout,

@@ -16,7 +16,7 @@ use m365mon_testkit::TestBus;
 fn spawn(t: &TestBus, sim: &GraphSim, ca_file: &std::path::Path) -> std::io::Result<Child> {
     let smtp = sim.info().smtp.clone().expect("SMTP listener");
     Command::new(env!("CARGO_BIN_EXE_m365mon-notifier"))
-        .env("M365MON_NATS_URL", &t.url)
+        .env("NATS_URL", &t.url)
         .env("M365MON_NAMESPACE", t.namespace().as_str())
         .env("M365MON_NOTIFIER_HEALTH_ADDR", "127.0.0.1:0")
         .env("M365MON_NOTIFIER_SEND_TIMEOUT", "2s")
