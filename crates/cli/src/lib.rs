@@ -31,6 +31,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the detection rules over exported sign-in and audit logs and print the alerts.
     Scan(commands::scan::ScanArgs),
+    /// Notifications: `notify test` sends a test message through the running notifier.
+    Notify(commands::notify::NotifyArgs),
 }
 
 /// What a command achieved.
@@ -47,6 +49,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Scan(args) => commands::scan::run(args),
+        Command::Notify(args) => commands::notify::run(args),
     };
     match result {
         Ok(Outcome::Complete) => ExitCode::SUCCESS,
