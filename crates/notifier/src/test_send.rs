@@ -89,13 +89,17 @@ async fn handle(shared: &Shared, payload: &[u8]) -> TestReply {
     let when = m365mon_notify_policy::render::local_time(now, settings.timezone);
     let domain = from.rsplit_once('@').map_or("m365-monitor.invalid", |(_, d)| d).to_string();
     let subject = escape::one_line(&format!("{} Test message", n.subject_prefix), 200);
-    let text = format!(
-        "This is a test message from m365-monitor, sent {when} through {transport} by notifier {}.\n\nIf you can read it, alert notifications reach this mailbox.\n",
-        shared.config.instance
-    );
+    let paragraphs = [
+        format!(
+            "This is a test message from m365-monitor, sent {when} through {transport} by notifier {}.",
+            shared.config.instance
+        ),
+        "If you can read it, alert notifications reach this mailbox.".to_string(),
+    ];
+    let text = format!("{}\n", paragraphs.join("\n\n"));
     let html = format!(
-        "<!DOCTYPE html>\n<html><body><p>{}</p></body></html>\n",
-        escape::html(&text).replace("\n\n", "</p><p>")
+        "<!DOCTYPE html>\n<html><body>{}</body></html>\n",
+        paragraphs.iter().map(|p| format!("<p>{}</p>", escape::html(p))).collect::<String>()
     );
     let mail = OutgoingMail {
         from,
