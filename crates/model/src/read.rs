@@ -132,6 +132,8 @@ pub struct RecordReader<R: Read> {
     record_number: u64,
     max_record_bytes: usize,
     format: Option<SourceFormat>,
+    /// The last `@odata.nextLink`, kept when the source is done.
+    next_link: Option<String>,
 }
 
 impl<R: Read> std::fmt::Debug for RecordReader<R> {
@@ -154,6 +156,7 @@ impl<R: Read> RecordReader<R> {
             record_number: 0,
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
             format: None,
+            next_link: None,
         }
     }
 
@@ -183,7 +186,7 @@ impl<R: Read> RecordReader<R> {
     pub fn next_link(&self) -> Option<&str> {
         match &self.state {
             State::Json(records) => records.next_link(),
-            _ => None,
+            _ => self.next_link.as_deref(),
         }
     }
 
@@ -297,6 +300,9 @@ impl<R: Read> Iterator for RecordReader<R> {
                 Some(Ok(parsed)) => Some(Ok(self.item(parsed))),
                 Some(Err(failure)) => Some(Err(self.error(failure))),
                 None => {
+                    if let State::Json(records) = &self.state {
+                        self.next_link = records.next_link().map(str::to_owned);
+                    }
                     self.state = State::Done;
                     None
                 }
