@@ -207,7 +207,7 @@ impl<R: Read> RecordReader<R> {
                 }
             }
         }
-        if let Some(error) = read_error {
+        if let Some(error) = read_error.take_if(|_| head.is_empty()) {
             self.state = State::Done;
             let failure = Failure {
                 reason: format!("reading failed: {error}"),
@@ -238,7 +238,11 @@ impl<R: Read> RecordReader<R> {
             self.state = State::Csv(Box::new(csv::CsvRecords::new(buffered, reader)));
         } else {
             self.format = Some(SourceFormat::Json);
-            let buffer = json::Buffer::new(reader, head);
+            let mut buffer = json::Buffer::new(reader, head);
+            if let Some(error) = read_error {
+                // Read what arrived before the failure, then report it.
+                buffer.stop_with(error);
+            }
             self.state = State::Json(Box::new(json::JsonRecords::new(buffer, self.max_record_bytes)));
         }
         None

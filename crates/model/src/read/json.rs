@@ -76,6 +76,12 @@ impl<R: Read> Buffer<R> {
         buffer
     }
 
+    /// Ends the input here with `error` (reported after what was read).
+    pub(super) fn stop_with(&mut self, error: std::io::Error) {
+        self.io_error = Some(error);
+        self.eof = true;
+    }
+
     fn data(&self) -> &[u8] {
         self.text.as_bytes()
     }
@@ -383,11 +389,13 @@ impl<R: Read> JsonRecords<R> {
             Attempt::Failed(error) => {
                 let (reason, line) = split_serde_error(&error);
                 let mut failure = self.failure(start, reason, true);
-                if let (Some(first_line), Some(line)) = (failure.line, line) {
-                    failure.line = Some(first_line + line - 1);
-                }
                 if error.is_eof() {
                     failure.reason = "the input ends inside this record: it is truncated".to_owned();
+                } else if let (Some(first_line), Some(line)) = (failure.line, line)
+                    && line > 1
+                {
+                    // `line` is where the record starts; say where the problem was found.
+                    failure.reason = format!("{} (found at line {})", failure.reason, first_line + line - 1);
                 }
                 if !self.resync_after_bad_record() {
                     failure.reason.push_str("; no later record could be found in the rest of the input");
