@@ -429,3 +429,42 @@ async fn smtp_capture_with_starttls_and_auth_and_an_outage() {
     mailer.send(message()).await.expect("delivered after the outage");
     assert_eq!(sim.mail().len(), 3);
 }
+
+#[test]
+fn the_binary_prints_one_json_line_first_and_stops_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_m365mon-graph-sim"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--smtp-listen",
+            "127.0.0.1:0",
+            "--users",
+            "10",
+            "--tenants",
+            "2",
+            "--history-days",
+            "0.5",
+        ])
+        .args(["--scenario", "password_spray", "--non-premium-tenant", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let first = lines.next().expect("a line").expect("utf-8");
+    let info = m365mon_graph_sim::StartupInfo::from_line(&first).expect("the first line is the JSON object");
+    assert!(info.base_url.starts_with("https://127.0.0.1:") && !info.base_url.ends_with(":0"));
+    assert_eq!(info.tenants.len(), 2);
+    assert!(!info.tenants[1].premium);
+    assert_ne!(info.tenants[0].apps[0].client_secret, info.tenants[1].apps[0].client_secret);
+    assert!(info.smtp.as_ref().is_some_and(|s| s.port != 0));
+    assert!(info.ca_pem.contains("BEGIN CERTIFICATE"));
+    let human = lines.next().expect("a second line").expect("utf-8");
+    assert!(human.starts_with("graph-sim "), "{human}");
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    let exit = child.wait().expect("wait");
+    assert!(exit.success(), "graph-sim should exit cleanly on SIGTERM: {exit:?}");
+}
