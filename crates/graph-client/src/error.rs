@@ -154,7 +154,9 @@ impl GraphError {
         let retryable = match self {
             GraphError::Config(_) => false,
             GraphError::Token(e) => e.retryable,
-            GraphError::Api(e) => is_retryable_status(e.status),
+            // 401 after the token was replaced: tokens being revoked or not yet valid everywhere;
+            // a credential that is really wrong fails at the token endpoint instead.
+            GraphError::Api(e) => is_retryable_status(e.status) || e.status == 401,
             GraphError::StaleNextLink(_) => true,
             GraphError::Transport { .. } => true,
             GraphError::Decode { truncated, .. } => *truncated,

@@ -1,0 +1,446 @@
+//! One log of one tenant: windows, backfill slices, late sweeps, checkpoints.
+//!
+//! # Windows
+//!
+//! With checkpoint c (see [`crate::checkpoint`] for its exact meaning), each poll reads
+//! `[c − overlap, …]` (or `[c, …]` right after a backfill slice) and follows every next link.
+//!
+//! - While that start lies more than a slice (default 60 minutes) plus the overlap in the past —
+//!   a first start, which reads `backfill_days` back, or a collector that was down — the window is
+//!   a **bounded slice** `[start, start + slice]`; once all its pages are published and
+//!   acknowledged, c becomes the slice end and the next slice follows at once. A crash re-reads at
+//!   most the slice in progress, whose records JetStream's duplicate window recognises.
+//! - Otherwise the window is **open-ended** (`ge start`, no upper bound, so neither clock skew nor
+//!   a simulator's clock can hide records), and afterwards c becomes the newest event time read
+//!   (never the local clock, and never more than ten minutes ahead of it).
+//!
+//! Records Graph shows up to `overlap` late are read by a later poll. Records shown later still,
+//! and records Graph changes hours after they happened, are caught by the **late sweep**: every
+//! `late_sweep_interval_minutes` the log re-reads `[c − late_sweep_hours, c − overlap]`; records
+//! already published with the same content cost nothing but the read.
+//!
+//! Errors: the Graph client retries each request; when it gives up, the poller waits and resumes
+//! the same listing from its last good next link (a stale link restarts the listing); a fatal error
+//! (wrong secret, missing permission or licence) ends the window and is retried at a slower pace.
+//! Nothing of a failed window is checkpointed, so nothing is lost; what was published is
+//! recognised when read again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use m365mon_bus::BusError;
+use m365mon_contracts::Settings;
+use m365mon_contracts::settings::CollectorSettings;
+use m365mon_graph::{GraphError, Page, Pager};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::LogKind;
+use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointStore};
+use crate::publish::{PageOutcome, Publisher};
+use crate::status::{ErrorReport, LogState, StatusBoard};
+use crate::tenant::TenantContext;
+
+/// Graph keeps 30 days at most; there is no point asking for older records.
+const RETENTION: TimeDelta = TimeDelta::days(30);
+/// A bounded slice must end at least this long before "now − overlap" (local clocks drift).
+const SKEW_MARGIN: TimeDelta = TimeDelta::minutes(5);
+/// The newest record time may run at most this far ahead of the local clock.
+const FUTURE_TOLERANCE: TimeDelta = TimeDelta::minutes(10);
+/// Listing resumptions after the client gave up, before the window is abandoned.
+const MAX_RESUMES: u32 = 10;
+
+/// Why a poll did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum PollError {
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    #[error("NATS: {0}")]
+    Bus(#[from] BusError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error("shutting down")]
+    Shutdown,
+}
+
+impl PollError {
+    fn report(&self, consecutive: u32) -> ErrorReport {
+        match self {
+            PollError::Graph(e) => ErrorReport::from_graph(e, consecutive),
+            PollError::Bus(e) => ErrorReport::other("bus", true, e.to_string(), consecutive),
+            PollError::Checkpoint(e) => ErrorReport::other("checkpoint", true, e.to_string(), consecutive),
+            PollError::Shutdown => ErrorReport::other("shutdown", true, self.to_string(), consecutive),
+        }
+    }
+
+    fn is_fatal(&self) -> bool {
+        matches!(self, PollError::Graph(e) if !e.is_retryable())
+    }
+}
+
+enum Progress {
+    /// More backfill slices are due: poll again at once.
+    MoreToDo,
+    /// Up to date: wait for the next interval.
+    CaughtUp,
+}
+
+/// Polls one log.
+pub struct LogPoller {
+    ctx: Arc<TenantContext>,
+    log: LogKind,
+    checkpoints: CheckpointStore,
+    publisher: Publisher,
+    current: Option<Checkpoint>,
+    seen_loaded: bool,
+    settings: watch::Receiver<Arc<Settings>>,
+    shutdown: CancellationToken,
+    status: StatusBoard,
+}
+
+impl std::fmt::Debug for LogPoller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogPoller").field("tenant", &self.ctx.tenant).field("log", &self.log).finish_non_exhaustive()
+    }
+}
+
+impl LogPoller {
+    pub fn new(
+        ctx: Arc<TenantContext>,
+        log: LogKind,
+        checkpoints: CheckpointStore,
+        publisher: Publisher,
+        settings: watch::Receiver<Arc<Settings>>,
+        shutdown: CancellationToken,
+    ) -> LogPoller {
+        let status = ctx.status.clone();
+        LogPoller { ctx, log, checkpoints, publisher, current: None, seen_loaded: false, settings, shutdown, status }
+    }
+
+    fn set_status(&self, change: impl FnOnce(&mut crate::status::LogStatus)) {
+        self.status.update(&self.ctx.tenant, self.log.as_str(), change);
+    }
+
+    /// Polls until shutdown.
+    pub async fn run(mut self) {
+        let mut failures = 0u32;
+        loop {
+            if self.shutdown.is_cancelled() {
+                break;
+            }
+            let settings = self.settings.borrow_and_update().clone();
+            let collector = &settings.collector;
+            if !self.log.enabled(collector) {
+                self.set_status(|s| s.state = LogState::Disabled);
+                tokio::select! {
+                    _ = self.shutdown.cancelled() => break,
+                    changed = self.settings.changed() => if changed.is_err() { break },
+                }
+                continue;
+            }
+            let interval = Duration::from_secs(u64::from(collector.poll_interval_seconds.max(1)));
+            let wait = match self.poll(collector).await {
+                Ok(Progress::MoreToDo) => {
+                    failures = 0;
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+                Ok(Progress::CaughtUp) => {
+                    failures = 0;
+                    interval
+                }
+                Err(PollError::Shutdown) => break,
+                Err(e) => {
+                    failures += 1;
+                    let report = e.report(failures);
+                    self.set_status(|s| {
+                        s.state = LogState::Error;
+                        s.last_error = Some(report);
+                    });
+                    metrics::counter!("m365mon_collector_poll_errors_total", "tenant" => self.ctx.tenant.clone(), "log" => self.log.as_str(), "kind" => error_kind(&e))
+                        .increment(1);
+                    if e.is_fatal() {
+                        tracing::error!(tenant = %self.ctx.tenant, log = %self.log, error = %e, code = ?error_code(&e), "poll failed; a human must act (retrying every few minutes)");
+                        interval.max(Duration::from_secs(300))
+                    } else {
+                        tracing::warn!(tenant = %self.ctx.tenant, log = %self.log, error = %e, failures, "poll failed; retrying");
+                        let backoff = Duration::from_secs(15).saturating_mul(1 << failures.min(5));
+                        backoff.min(interval.max(Duration::from_secs(60)))
+                    }
+                }
+            };
+            let next = Utc::now() + TimeDelta::from_std(wait).unwrap_or(TimeDelta::zero());
+            self.set_status(|s| s.next_poll = Some(next));
+            tokio::select! {
+                _ = self.shutdown.cancelled() => break,
+                _ = tokio::time::sleep(wait) => {}
+                changed = self.settings.changed() => if changed.is_err() { break },
+            }
+            self.set_status(|s| s.next_poll = None);
+        }
+        self.set_status(|s| s.state = LogState::Stopped);
+        tracing::info!(tenant = %self.ctx.tenant, log = %self.log, "poller stopped");
+    }
+
+    async fn checkpoint(&mut self, collector: &CollectorSettings) -> Result<Checkpoint, PollError> {
+        if let Some(current) = &self.current {
+            return Ok(current.clone());
+        }
+        let now = Utc::now();
+        let loaded = match self.checkpoints.load().await? {
+            Some(loaded) => {
+                tracing::info!(tenant = %self.ctx.tenant, log = %self.log, checkpoint = %loaded.checkpoint, settled = loaded.settled, "resuming from the stored checkpoint");
+                loaded
+            }
+            None => {
+                let from = now - TimeDelta::days(i64::from(collector.backfill_days));
+                let first = Checkpoint {
+                    version: 1,
+                    tenant: self.ctx.tenant.clone(),
+                    log: self.log.as_str().to_string(),
+                    checkpoint: from,
+                    settled: true,
+                    newest_record: None,
+                    backfill_from: Some(from),
+                    last_sweep_at: None,
+                    records_published: 0,
+                    updated_at: now,
+                };
+                tracing::info!(tenant = %self.ctx.tenant, log = %self.log, from = %from, days = collector.backfill_days, "first start: backfilling");
+                self.checkpoints.save(&first).await?;
+                first
+            }
+        };
+        if !self.seen_loaded {
+            let from = loaded.checkpoint - keep_horizon(collector) - TimeDelta::hours(1);
+            let count = self.publisher.load_seen(from).await?;
+            tracing::debug!(tenant = %self.ctx.tenant, log = %self.log, count, "seen records loaded");
+            self.seen_loaded = true;
+        }
+        self.set_status(|s| {
+            s.checkpoint = Some(loaded.checkpoint);
+            s.newest_record = loaded.newest_record;
+            s.last_sweep = loaded.last_sweep_at;
+        });
+        self.current = Some(loaded.clone());
+        Ok(loaded)
+    }
+
+    async fn save(&mut self, next: Checkpoint) -> Result<(), PollError> {
+        match self.checkpoints.save(&next).await {
+            Ok(()) => {
+                self.current = Some(next);
+                Ok(())
+            }
+            Err(e) => {
+                // Re-read next time: the other writer's checkpoint wins.
+                self.current = None;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// One poll: a window (a backfill slice or the regular one), then a late sweep when due.
+    async fn poll(&mut self, collector: &CollectorSettings) -> Result<Progress, PollError> {
+        let now = Utc::now();
+        let cp = self.checkpoint(collector).await?;
+        let overlap = TimeDelta::minutes(i64::from(collector.overlap_minutes));
+        let slice = self.ctx.options.backfill_slice;
+
+        let mut start = if cp.settled { cp.checkpoint } else { cp.checkpoint - overlap };
+        if start < now - RETENTION {
+            tracing::warn!(tenant = %self.ctx.tenant, log = %self.log, checkpoint = %cp.checkpoint, "the checkpoint is older than Graph keeps records; records before {} are gone", now - RETENTION);
+            start = now - RETENTION;
+        }
+        let slice_end = start + slice;
+        let bounded = slice_end < now - overlap - SKEW_MARGIN;
+        let until = bounded.then_some(slice_end);
+        let window = format!("{} .. {}", start.to_rfc3339(), until.map_or("now".to_string(), |u| u.to_rfc3339()));
+        self.set_status(|s| {
+            s.state = if bounded { LogState::Backfilling } else { s.state_if_ok() };
+            s.last_poll_started = Some(now);
+            s.window = Some(window.clone());
+        });
+        tracing::debug!(tenant = %self.ctx.tenant, log = %self.log, %window, "reading window");
+
+        let persist_from = now - keep_horizon(collector);
+        let outcome = self.walk(self.log.query(start, until, self.ctx.options.page_size), persist_from).await?;
+
+        let mut next = cp.clone();
+        if bounded {
+            next.checkpoint = slice_end;
+            next.settled = true;
+        } else {
+            if let Some(newest) = outcome.newest {
+                next.checkpoint = next.checkpoint.max(newest.min(now + FUTURE_TOLERANCE));
+            }
+            next.settled = false;
+        }
+        if let Some(newest) = outcome.newest {
+            let newest = newest.min(now + FUTURE_TOLERANCE);
+            next.newest_record = Some(next.newest_record.map_or(newest, |n| n.max(newest)));
+        }
+        next.records_published += outcome.published + outcome.updated;
+        next.updated_at = Utc::now();
+        self.save(next.clone()).await?;
+        self.set_status(|s| {
+            s.state = if bounded { LogState::Backfilling } else { LogState::Polling };
+            s.checkpoint = Some(next.checkpoint);
+            s.newest_record = next.newest_record;
+            s.last_success = Some(Utc::now());
+            s.last_error = None;
+        });
+        self.prune(collector, &next);
+        if bounded {
+            self.set_status(|s| s.last_completed_poll_started = Some(now));
+            return Ok(Progress::MoreToDo);
+        }
+
+        // The late sweep, when due.
+        let interval = TimeDelta::minutes(i64::from(collector.late_sweep_interval_minutes));
+        let due = collector.late_sweep_interval_minutes > 0
+            && next.last_sweep_at.is_none_or(|last| Utc::now() - last >= interval);
+        if due {
+            let from = next.checkpoint - TimeDelta::hours(i64::from(collector.late_sweep_hours));
+            let until = next.checkpoint - overlap;
+            if until > from {
+                self.set_status(|s| {
+                    s.window = Some(format!("late sweep {} .. {}", from.to_rfc3339(), until.to_rfc3339()))
+                });
+                let swept =
+                    self.walk(self.log.query(from, Some(until), self.ctx.options.page_size), persist_from).await?;
+                if swept.published + swept.updated > 0 {
+                    tracing::info!(tenant = %self.ctx.tenant, log = %self.log, new = swept.published, updated = swept.updated, "late sweep found records the regular polls had not seen");
+                }
+                metrics::counter!("m365mon_collector_late_sweeps_total", "tenant" => self.ctx.tenant.clone(), "log" => self.log.as_str())
+                    .increment(1);
+                metrics::counter!("m365mon_collector_late_records_total", "tenant" => self.ctx.tenant.clone(), "log" => self.log.as_str())
+                    .increment(swept.published + swept.updated);
+                self.set_status(|s| s.late_records += swept.published + swept.updated);
+                let mut swept_checkpoint = self.current.clone().unwrap_or(next);
+                swept_checkpoint.last_sweep_at = Some(Utc::now());
+                swept_checkpoint.records_published += swept.published + swept.updated;
+                swept_checkpoint.updated_at = Utc::now();
+                self.save(swept_checkpoint.clone()).await?;
+                self.set_status(|s| s.last_sweep = swept_checkpoint.last_sweep_at);
+            }
+        }
+        self.set_status(|s| s.last_completed_poll_started = Some(now));
+        Ok(Progress::CaughtUp)
+    }
+
+    fn prune(&mut self, collector: &CollectorSettings, cp: &Checkpoint) {
+        let overlap = TimeDelta::minutes(i64::from(collector.overlap_minutes));
+        let reach = if collector.late_sweep_interval_minutes > 0 {
+            TimeDelta::hours(i64::from(collector.late_sweep_hours)).max(overlap)
+        } else {
+            overlap
+        };
+        self.publisher.prune_seen(cp.checkpoint - reach - TimeDelta::minutes(10));
+    }
+
+    /// Reads every page of a listing and publishes it; the next page is fetched while the current
+    /// one is published. Returns once every page is published and acknowledged.
+    async fn walk(&mut self, first_url: String, persist_from: DateTime<Utc>) -> Result<PageOutcome, PollError> {
+        let mut pager = self.ctx.graph.pages(first_url);
+        let mut total = PageOutcome::default();
+        let labels = (self.ctx.tenant.clone(), self.log.as_str());
+        let mut page = fetch(&mut pager, &self.shutdown, &self.ctx.tenant, self.log).await?;
+        while let Some(current) = page {
+            let (published, next) = tokio::join!(
+                self.publisher.publish_page(&current, persist_from),
+                fetch(&mut pager, &self.shutdown, &self.ctx.tenant, self.log),
+            );
+            let outcome = published?;
+            count(&labels.0, labels.1, &outcome);
+            total.add(&outcome);
+            self.set_status(|s| {
+                s.records_published += outcome.published;
+                s.records_updated += outcome.updated;
+                s.records_deduplicated += outcome.deduplicated;
+                s.records_dead_lettered += outcome.dead_lettered;
+                if let Some(newest) = outcome.newest {
+                    s.newest_record = Some(s.newest_record.map_or(newest, |n| n.max(newest)));
+                }
+            });
+            page = next?;
+        }
+        Ok(total)
+    }
+}
+
+impl crate::status::LogStatus {
+    fn state_if_ok(&self) -> LogState {
+        match self.state {
+            LogState::Backfilling | LogState::Polling => self.state,
+            _ => LogState::Polling,
+        }
+    }
+}
+
+/// The next page, resuming from the last good link after the client gave up on a request.
+async fn fetch(
+    pager: &mut Pager,
+    shutdown: &CancellationToken,
+    tenant: &str,
+    log: LogKind,
+) -> Result<Option<Page>, PollError> {
+    let mut resumes = 0u32;
+    loop {
+        let result = tokio::select! {
+            result = pager.next_page() => result,
+            _ = shutdown.cancelled() => return Err(PollError::Shutdown),
+        };
+        match result {
+            Ok(page) => return Ok(page),
+            Err(e) if e.is_retryable() && resumes < MAX_RESUMES => {
+                resumes += 1;
+                let wait = Duration::from_secs(5).saturating_mul(1 << resumes.min(6)).min(Duration::from_secs(300));
+                tracing::warn!(%tenant, %log, error = %e, resumes, wait_s = wait.as_secs(), "listing interrupted; resuming from the last good next link");
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = shutdown.cancelled() => return Err(PollError::Shutdown),
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+fn count(tenant: &str, log: &'static str, outcome: &PageOutcome) {
+    let labels = [("tenant", tenant.to_string()), ("log", log.to_string())];
+    metrics::counter!("m365mon_collector_records_fetched_total", &labels).increment(outcome.fetched);
+    metrics::counter!("m365mon_collector_records_published_total", &labels).increment(outcome.published);
+    metrics::counter!("m365mon_collector_records_updated_total", &labels).increment(outcome.updated);
+    metrics::counter!("m365mon_collector_records_deduplicated_total", &labels).increment(outcome.deduplicated);
+    metrics::counter!("m365mon_collector_records_dead_lettered_total", &labels).increment(outcome.dead_lettered);
+    metrics::counter!("m365mon_collector_pages_total", &labels).increment(1);
+}
+
+/// How far back a record may still be read again: the overlap or the late sweep, and an hour.
+pub fn keep_horizon(collector: &CollectorSettings) -> TimeDelta {
+    let overlap = TimeDelta::minutes(i64::from(collector.overlap_minutes));
+    let sweep = if collector.late_sweep_interval_minutes > 0 {
+        TimeDelta::hours(i64::from(collector.late_sweep_hours))
+    } else {
+        TimeDelta::zero()
+    };
+    overlap.max(sweep) + TimeDelta::hours(1)
+}
+
+fn error_kind(e: &PollError) -> &'static str {
+    match e {
+        PollError::Graph(g) => g.kind_name(),
+        PollError::Bus(_) => "bus",
+        PollError::Checkpoint(_) => "checkpoint",
+        PollError::Shutdown => "shutdown",
+    }
+}
+
+fn error_code(e: &PollError) -> Option<&str> {
+    match e {
+        PollError::Graph(g) => g.code(),
+        _ => None,
+    }
+}
