@@ -3,32 +3,20 @@
 //! settings come from the settings document in KV, applied live.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use m365mon_bus::{Bus, BusConfig};
-use m365mon_contracts::Namespace;
+use m365mon_bus::NatsArgs;
 use m365mon_detector::{Detector, DetectorConfig, PartitionSet};
 use m365mon_runtime::{HealthServer, LogFormat};
 
 #[derive(Debug, Parser)]
 #[command(name = "m365mon-detector", version, about = "m365-monitor detector: records in, alert events out")]
 struct Args {
-    /// NATS server URL(s), comma-separated.
-    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
-    nats_url: String,
-    /// NATS credentials file (.creds).
-    #[arg(long, env = "M365MON_NATS_CREDS")]
-    nats_creds: Option<PathBuf>,
-    /// CA certificate (PEM) for a tls:// NATS server with a private CA.
-    #[arg(long, env = "M365MON_NATS_CA_FILE")]
-    nats_ca_file: Option<PathBuf>,
-    /// Namespace of subjects, streams and buckets.
-    #[arg(long, env = "M365MON_NAMESPACE", default_value = Namespace::DEFAULT)]
-    namespace: Namespace,
+    #[command(flatten)]
+    nats: NatsArgs,
     /// The partitions this process works on: `all`, or a list such as `0-7` or `0,2,4-5`.
     #[arg(long, env = "M365MON_DETECTOR_PARTITIONS", default_value = "all")]
     partitions: String,
@@ -81,11 +69,8 @@ async fn main() -> anyhow::Result<()> {
     config.shutdown_grace = args.shutdown_grace;
 
     let shutdown = m365mon_runtime::shutdown_signal();
-    let mut bus_config = BusConfig::new(args.nats_url.clone(), "m365mon-detector");
-    bus_config.credentials_file = args.nats_creds;
-    bus_config.ca_file = args.nats_ca_file;
     let bus = tokio::select! {
-        bus = Bus::connect(&bus_config, args.namespace.clone()) => bus.with_context(|| format!("connecting to NATS at {}", args.nats_url))?,
+        bus = args.nats.connect("m365mon-detector") => bus.with_context(|| format!("connecting to NATS at {}", args.nats.nats_url))?,
         _ = shutdown.cancelled() => return Ok(()),
     };
     let detector = Detector::start(bus.clone(), config).await.context("starting the detector")?;
