@@ -201,8 +201,9 @@ pub(crate) struct Collected {
     accumulator: Accumulator,
     /// The Event Hub `properties` object (or, when it was not an object, its verbatim value).
     properties: Option<Result<Accumulator, Value>>,
-    /// Log Analytics mode: every column verbatim.
-    raw: Option<Map<String, Value>>,
+    /// PascalCase Log Analytics columns, verbatim: whether they make a Log Analytics row is
+    /// decided at the end of the object.
+    columns: Map<String, Value>,
 }
 
 /// A top-level key, classified.
@@ -211,22 +212,17 @@ enum TopKey {
     Audit(DirectoryAuditField),
     Properties,
     Collection,
-    /// A PascalCase Log Analytics column (switches to Log Analytics mode).
+    /// A PascalCase Log Analytics column (kept aside until the end of the object).
     Column(String),
     Other(String),
 }
 
 struct TopKeySeed {
     options: Options,
-    /// In Log Analytics mode every key is kept as written.
-    raw: bool,
 }
 
 impl TopKeySeed {
     fn classify(&self, key: &str) -> Option<TopKey> {
-        if self.raw {
-            return None;
-        }
         if let Some(field) = SignInField::exact(key) {
             return Some(TopKey::SignIn(field));
         }
@@ -297,16 +293,8 @@ impl<'de> Visitor<'de> for CollectVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Collected, A::Error> {
-        let mut collected = Collected { accumulator: Accumulator::default(), properties: None, raw: None };
-        loop {
-            let seed = TopKeySeed { options: self.options, raw: collected.raw.is_some() };
-            let Some(key) = map.next_key_seed(seed)? else { break };
-            if let Some(raw) = collected.raw.as_mut() {
-                let name = key.into_name();
-                let value: Value = map.next_value()?;
-                raw.insert(name, value);
-                continue;
-            }
+        let mut collected = Collected { accumulator: Accumulator::default(), properties: None, columns: Map::new() };
+        while let Some(key) = map.next_key_seed(TopKeySeed { options: self.options })? {
             match key {
                 TopKey::SignIn(field) => collected.accumulator.read_signin(field, &mut map)?,
                 TopKey::Audit(field) => collected.accumulator.read_audit(field, &mut map)?,
@@ -315,17 +303,8 @@ impl<'de> Visitor<'de> for CollectVisitor {
                 }
                 TopKey::Collection => return Err(de::Error::custom(CONTAINER_MARKER)),
                 TopKey::Column(name) => {
-                    let mut raw = mem::take(&mut collected.accumulator).into_map();
-                    if let Some(properties) = collected.properties.take() {
-                        let value = match properties {
-                            Ok(inner) => Value::Object(inner.into_map()),
-                            Err(verbatim) => verbatim,
-                        };
-                        raw.insert("properties".to_owned(), value);
-                    }
                     let value: Value = map.next_value()?;
-                    raw.insert(name, value);
-                    collected.raw = Some(raw);
+                    collected.columns.insert(name, value);
                 }
                 TopKey::Other(name) => {
                     let value: Value = map.next_value()?;
@@ -356,19 +335,6 @@ impl<'de> Visitor<'de> for CollectVisitor {
     }
     fn visit_seq<A: de::SeqAccess<'de>>(self, _: A) -> Result<Collected, A::Error> {
         Err(not_an_object("an array"))
-    }
-}
-
-impl TopKey {
-    /// The key as JSON text (in raw mode every key is `Other`, so this is the key as written).
-    fn into_name(self) -> String {
-        match self {
-            TopKey::Other(name) | TopKey::Column(name) => name,
-            TopKey::SignIn(field) => field.graph_name().to_owned(),
-            TopKey::Audit(field) => field.graph_name().to_owned(),
-            TopKey::Properties => "properties".to_owned(),
-            TopKey::Collection => "value".to_owned(),
-        }
     }
 }
 
@@ -418,14 +384,48 @@ pub(crate) fn accumulate_graph(object: Map<String, Value>) -> Result<Accumulator
     Ok(collected.accumulator)
 }
 
+/// Whether PascalCase columns make a Log Analytics row: a `Type` naming a table, a
+/// `TimeGenerated`, or several columns. One stray PascalCase key in a Graph record does not.
+fn is_log_analytics_row(columns: &Map<String, Value>) -> bool {
+    let names_table = columns.get("Type").and_then(Value::as_str).is_some_and(log_analytics::is_table);
+    names_table || columns.get("TimeGenerated").is_some_and(Value::is_string) || columns.len() >= 3
+}
+
 /// Decides what the object was and builds the record.
 fn finish(collected: Collected) -> Result<ParsedRecord, String> {
-    let Collected { mut accumulator, properties, raw } = collected;
-    if let Some(row) = raw {
-        return log_analytics::convert(row);
+    let Collected { mut accumulator, properties, columns } = collected;
+    if !columns.is_empty() {
+        let mut object = accumulator.into_map();
+        if is_log_analytics_row(&columns) {
+            if let Some(properties) = properties {
+                object.insert(
+                    "properties".to_owned(),
+                    properties.map_or_else(|v| v, |inner| Value::Object(inner.into_map())),
+                );
+            }
+            let explicit_table = columns.get("Type").and_then(Value::as_str).is_some_and(log_analytics::is_table);
+            object.extend(columns);
+            return log_analytics::convert(object.clone()).or_else(|la_error| {
+                if explicit_table {
+                    return Err(la_error);
+                }
+                // Log Analytics-like columns around something that is not a row: read it as Graph.
+                accumulate_graph(object).ok().and_then(|accumulator| graph_record(accumulator).ok()).ok_or(la_error)
+            });
+        }
+        // Not a Log Analytics row: the columns are ordinary (case-variant or unknown) properties.
+        object.extend(columns);
+        accumulator = accumulate_graph(object).map_err(|e| e.to_string())?;
     }
     match properties {
-        Some(Ok(inner)) => lift_envelope(accumulator.into_map(), inner),
+        Some(Ok(inner)) if accumulator.is_empty() || has_envelope_keys(&accumulator) => {
+            lift_envelope(accumulator.into_map(), inner)
+        }
+        Some(Ok(inner)) => {
+            // A Graph record that happens to have a `properties` property.
+            accumulator.signin.extra.insert("properties".to_owned(), Value::Object(inner.into_map()));
+            graph_record(accumulator)
+        }
         Some(Err(verbatim)) => {
             let bare_envelope = is_bare_envelope(&accumulator);
             accumulator.signin.extra.insert("properties".to_owned(), verbatim);
@@ -534,6 +534,25 @@ pub(crate) fn category_kind(category: &str) -> Option<(RecordKind, Option<SignIn
 
 fn is_other_category(category: &str) -> bool {
     OTHER_CATEGORIES.iter().any(|c| c.eq_ignore_ascii_case(category.trim()))
+}
+
+/// Envelope keys that no Graph record has.
+const ENVELOPE_ONLY_KEYS: &[&str] = &[
+    "time",
+    "operationName",
+    "operationVersion",
+    "tenantId",
+    "resultType",
+    "resultSignature",
+    "resultDescription",
+    "durationMs",
+    "callerIpAddress",
+    "identity",
+    "level",
+];
+
+fn has_envelope_keys(accumulator: &Accumulator) -> bool {
+    accumulator.signin.extra.keys().any(|key| ENVELOPE_ONLY_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key)))
 }
 
 /// `{"time": ..., "category": "SignInLogs"}` without `properties`: an envelope with nothing inside.

@@ -455,14 +455,26 @@ impl<R: Read> JsonRecords<R> {
             }
         };
         let start = self.buf.start;
-        let search_end = end.map_or(self.buf.text.len(), |n| start + n);
+        let end = end.map(|n| start + n);
+        // A structural end that is not followed by a separator was not the record's end (a brace
+        // inside it was damaged): then prefer the layout.
+        let end_is_clean = end.is_some_and(|end| {
+            let follower = self.buf.data()[end..].iter().copied().find(|b| !b.is_ascii_whitespace());
+            match follower {
+                None | Some(b',') => true,
+                Some(b']') => !top_level,
+                Some(b'{' | b'[') => top_level,
+                Some(_) => false,
+            }
+        });
+        let search_end = end.filter(|_| end_is_clean).unwrap_or(self.buf.text.len());
         let by_layout = indent.and_then(|indent| {
             scan::next_record_line(&self.buf.data()[start + 1..search_end], indent, top_level).map(|i| start + 1 + i)
         });
-        match (end.map(|n| start + n), by_layout) {
-            (Some(end), Some(line)) => self.buf.pos = end.min(line),
+        match (end, by_layout) {
+            (Some(end), Some(line)) if end_is_clean => self.buf.pos = end.min(line),
+            (_, Some(line)) => self.buf.pos = line,
             (Some(end), None) => self.buf.pos = end,
-            (None, Some(line)) => self.buf.pos = line,
             (None, None) => {
                 // Nothing tells where the next record starts: the rest cannot be read.
                 self.buf.pos = self.buf.text.len();
@@ -479,14 +491,70 @@ impl<R: Read> JsonRecords<R> {
         let start = self.buf.start;
         let found = describe_token(&sample);
         let failure = self.failure(start, format!("expected a JSON object (a record), found {found}"), true);
+        let is_json_value = matches!(sample.first(), Some(b'"' | b'-' | b'0'..=b'9' | b'[' | b']' | b'}'))
+            || sample.starts_with(b"true")
+            || sample.starts_with(b"false")
+            || sample.starts_with(b"null");
         if self.frames.is_empty() {
             // Top level: continue at the next line that starts an object or array.
             self.buf.pos += 1;
             self.skip_to_record_line();
-        } else {
+        } else if is_json_value {
             self.skip_value_streaming();
+        } else {
+            self.skip_junk_in_array();
         }
         failure
+    }
+
+    /// Inside an array, after bytes that are no JSON value (typically a record whose opening
+    /// brace was damaged): skip to the next element, i.e. to a `,` or `]` at this nesting level,
+    /// past a stray `}` that closes the damaged record, or to the next line that starts a record,
+    /// whichever comes first.
+    fn skip_junk_in_array(&mut self) {
+        let indent = self.buf.indentation(self.buf.start);
+        let mut depth = 0usize;
+        let mut scanned = 0;
+        let stop = 'scan: loop {
+            let data = &self.buf.data()[self.buf.start..];
+            while scanned < data.len() {
+                match data[scanned] {
+                    b'"' => match scan::string_end(&data[scanned..]) {
+                        StringEnd::At(n) => {
+                            scanned += n;
+                            continue;
+                        }
+                        StringEnd::Broken => {}
+                        StringEnd::More => break,
+                    },
+                    b'{' | b'[' => depth += 1,
+                    b'}' if depth == 0 => break 'scan Some(scanned + 1),
+                    b']' if depth == 0 => break 'scan Some(scanned),
+                    // A comma ends the damaged element only if an element follows; inside the
+                    // damaged record, commas separate its properties.
+                    b',' if depth == 0
+                        && matches!(
+                            data[scanned + 1..].iter().find(|b| !b.is_ascii_whitespace()),
+                            None | Some(b'{' | b'[' | b']')
+                        ) =>
+                    {
+                        break 'scan Some(scanned);
+                    }
+                    b'}' | b']' => depth -= 1,
+                    _ => {}
+                }
+                scanned += 1;
+            }
+            if scanned >= self.max_record_bytes || !self.buf.fill() {
+                break None;
+            }
+        };
+        let start = self.buf.start;
+        let end = stop.map_or(self.buf.text.len(), |n| start + n).max(start + 1);
+        let by_layout = indent.and_then(|indent| {
+            scan::next_record_line(&self.buf.data()[start + 1..end], indent, false).map(|i| start + 1 + i)
+        });
+        self.buf.pos = by_layout.unwrap_or(end).min(self.buf.text.len());
     }
 
     /// Moves to the next line that starts with `{` or `[` in column 0 (or to the end).

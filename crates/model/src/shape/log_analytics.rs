@@ -81,8 +81,14 @@ const OTHER_TABLES: &[&str] = &[
     "NetworkAccessTraffic",
 ];
 
-/// Whether a top-level key is a Log Analytics column (PascalCase), which switches an object to
-/// Log Analytics mode. `Level` is excluded: Event Hub envelopes use it too.
+/// Whether `name` is a Log Analytics table of sign-ins, audits or the other Entra logs.
+pub(crate) fn is_table(name: &str) -> bool {
+    category_kind(name).is_some() || OTHER_TABLES.iter().any(|t| t.eq_ignore_ascii_case(name))
+}
+
+/// Whether a top-level key is a Log Analytics column (PascalCase), set aside until the end of
+/// the object decides whether it is a Log Analytics row. `Level` is excluded: Event Hub envelopes
+/// use it too.
 pub(crate) fn is_column(key: &str) -> bool {
     let Some(first) = key.bytes().next() else { return false };
     if !first.is_ascii_uppercase() || key == "Level" {
