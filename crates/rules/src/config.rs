@@ -100,10 +100,9 @@ impl Config {
 
 /// Parses an Entra ID Protection risk level; `none`, `hidden` and unknown values are no level.
 pub(crate) fn risk_level(text: Option<&str>) -> Option<RiskLevel> {
-    match text?.to_ascii_lowercase().as_str() {
-        "low" => Some(RiskLevel::Low),
-        "medium" => Some(RiskLevel::Medium),
-        "high" => Some(RiskLevel::High),
-        _ => None,
-    }
+    let text = text?;
+    [("low", RiskLevel::Low), ("medium", RiskLevel::Medium), ("high", RiskLevel::High)]
+        .into_iter()
+        .find(|(name, _)| text.eq_ignore_ascii_case(name))
+        .map(|(_, level)| level)
 }

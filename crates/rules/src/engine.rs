@@ -18,8 +18,8 @@ use crate::time::{MINUTE, Micros, micros};
 /// Version of the snapshot format written by [`Engine::snapshot`].
 pub const SNAPSHOT_FORMAT: u32 = 1;
 
-/// Event time between two sweeps of expired state.
-const SWEEP_EVERY: Micros = 10 * MINUTE;
+/// Event time between two sweeps of expired state (a sweep visits every user).
+const SWEEP_EVERY: Micros = 60 * MINUTE;
 
 /// The detection engine. Pure: no I/O, no clock; time comes from the records.
 ///
@@ -70,6 +70,8 @@ pub struct StateSize {
     pub learning_users: usize,
     /// Estimated bytes held for users (map slots included).
     pub user_bytes: usize,
+    /// Estimated bytes held by open incidents.
+    pub incident_bytes: usize,
 }
 
 /// A snapshot could not be restored.
@@ -257,6 +259,7 @@ impl Engine {
             size.user_bytes += ts.users.values().map(|u| u.approx_bytes()).sum::<usize>()
                 + ts.users.capacity().saturating_sub(ts.users.len())
                     * (std::mem::size_of::<crate::state::UserState>() + 9);
+            size.incident_bytes += ts.incidents.values().map(|i| i.approx_bytes()).sum::<usize>();
         }
         size
     }

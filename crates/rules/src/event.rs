@@ -101,8 +101,14 @@ pub struct AuditTarget<'a> {
 /// `(displayName, oldValue, newValue)` of a modified property.
 pub type ModifiedProperty<'a> = (Cow<'a, str>, Option<Cow<'a, str>>, Option<Cow<'a, str>>);
 
+/// A present, non-empty text. (Graph values carry no padding; trimming every field of every
+/// record was a fifth of the engine's time.)
+#[inline]
 fn b(s: &Option<String>) -> Option<Cow<'_, str>> {
-    s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(Cow::Borrowed)
+    match s.as_deref() {
+        Some(text) if !text.is_empty() => Some(Cow::Borrowed(text)),
+        _ => None,
+    }
 }
 
 fn own<'a>(s: Option<Cow<'a, str>>) -> Option<Cow<'static, str>> {

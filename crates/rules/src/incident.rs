@@ -25,7 +25,7 @@ use crate::time::{Micros, datetime};
 /// Distinct values kept per counted dimension; later values count as "others".
 const MAX_DISTINCT: usize = 200;
 /// Evidence items (sign-ins, changes, travel legs) kept per incident: the earliest ones.
-pub(crate) const MAX_ITEMS: usize = 50;
+pub(crate) const MAX_ITEMS: usize = 20;
 
 /// Where an incident lives in the engine.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -65,9 +65,10 @@ pub(crate) struct Facts {
     pub counters: BTreeMap<String, BTreeMap<String, u64>>,
     /// Distinct sign-in attempts (correlation ids).
     pub attempts: KeySet,
-    /// Evidence items by (time, record id): the earliest [`MAX_ITEMS`].
+    /// Evidence items by (time, record id): the earliest [`MAX_ITEMS`], as compact JSON text
+    /// (a parsed JSON tree costs several times the memory; items are read only to publish).
     #[serde(with = "crate::serde_vec")]
-    pub items: BTreeMap<(Micros, String), serde_json::Value>,
+    pub items: BTreeMap<(Micros, String), Box<str>>,
     /// Named maxima (speed, risk level …).
     pub maxima: BTreeMap<String, f64>,
     /// Named values that describe the incident (a country, the privilege source …).
@@ -76,7 +77,10 @@ pub(crate) struct Facts {
 
 impl Facts {
     pub fn count(&mut self, dimension: &str, value: &str) {
-        let counter = self.counters.entry(dimension.to_string()).or_default();
+        if !self.counters.contains_key(dimension) {
+            self.counters.insert(dimension.to_string(), BTreeMap::new());
+        }
+        let Some(counter) = self.counters.get_mut(dimension) else { return };
         if let Some(n) = counter.get_mut(value) {
             *n += 1;
         } else if counter.len() < MAX_DISTINCT {
@@ -98,20 +102,30 @@ impl Facts {
 
     /// Adds an evidence item; `true` when it was not there yet.
     pub fn item(&mut self, time: Micros, id: &str, value: serde_json::Value) -> bool {
+        self.item_with(time, id, || value)
+    }
+
+    /// Adds an evidence item built only if it is kept (the earliest [`MAX_ITEMS`] are).
+    pub fn item_with(&mut self, time: Micros, id: &str, value: impl FnOnce() -> serde_json::Value) -> bool {
+        if self.items.len() >= MAX_ITEMS
+            && self.items.last_key_value().is_some_and(|((t, i), _)| (*t, i.as_str()) <= (time, id))
+        {
+            return false;
+        }
         let key = (time, id.to_string());
         if self.items.contains_key(&key) {
             return false;
         }
         if self.items.len() >= MAX_ITEMS {
-            match self.items.last_key_value() {
-                Some((last, _)) if *last > key => {
-                    self.items.pop_last();
-                }
-                _ => return false,
-            }
+            self.items.pop_last();
         }
-        self.items.insert(key, value);
+        self.items.insert(key, value().to_string().into_boxed_str());
         true
+    }
+
+    /// The evidence items, earliest first.
+    pub fn item_values(&self) -> impl Iterator<Item = serde_json::Value> + '_ {
+        self.items.values().filter_map(|text| serde_json::from_str(text).ok())
     }
 
     pub fn maximum(&mut self, name: &str, value: f64) {
@@ -225,6 +239,19 @@ impl Incident {
 
     pub fn count(&self) -> u64 {
         self.members.len() as u64
+    }
+
+    /// Approximate bytes held, for the state-size estimate.
+    pub fn approx_bytes(&self) -> usize {
+        let strings: usize = self.facts.counters.values().flat_map(|m| m.keys()).map(|k| k.len() + 48).sum();
+        std::mem::size_of::<Incident>()
+            + self.id.len()
+            + self.subject.len() * 2
+            + self.members.capacity() * 9
+            + self.event_ids.iter().map(|(_, id)| id.len() + 48).sum::<usize>()
+            + self.facts.items.iter().map(|((_, id), text)| id.len() + text.len() + 64).sum::<usize>()
+            + strings
+            + self.facts.attempts.capacity() * 9
     }
 
     /// Publishes now if allowed (first publication, or the re-alert interval has passed).

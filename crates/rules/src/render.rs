@@ -171,7 +171,7 @@ fn plural(n: u64, one: &str, many: &str) -> String {
 }
 
 fn items(incident: &Incident) -> Value {
-    Value::Array(incident.facts.items.values().cloned().collect())
+    Value::Array(incident.facts.item_values().collect())
 }
 
 fn common(incident: &Incident) -> serde_json::Map<String, Value> {
@@ -313,7 +313,12 @@ pub(crate) fn render(incident: &Incident, cfg: &Config) -> Rendered {
             let days: Vec<String> = wh.days.iter().map(|d| d.to_string()).collect();
             let hours =
                 format!("{} {}–{} {}", days.join(" "), wh.start.format("%H:%M"), wh.end.format("%H:%M"), tz.name());
-            let first_local = incident.facts.items.values().next().and_then(|v| v["local_time"].as_str()).unwrap_or("");
+            let first_local = incident
+                .facts
+                .item_values()
+                .next()
+                .and_then(|v| v["local_time"].as_str().map(str::to_string))
+                .unwrap_or_default();
             d.insert("working_hours".into(), json!(hours));
             d.insert("timezone".into(), json!(tz.name()));
             let summary = format!(
@@ -344,14 +349,12 @@ pub(crate) fn render(incident: &Incident, cfg: &Config) -> Rendered {
         RuleId::ImpossibleTravel => {
             let fastest = incident
                 .facts
-                .items
-                .values()
+                .item_values()
                 .max_by(|a, b| {
                     let sa = a["speed_kmh"].as_f64().unwrap_or(0.0);
                     let sb = b["speed_kmh"].as_f64().unwrap_or(0.0);
                     sa.total_cmp(&sb)
                 })
-                .cloned()
                 .unwrap_or(Value::Null);
             let describe = |p: &Value| {
                 let city = p["city"].as_str().unwrap_or("");
@@ -492,7 +495,7 @@ pub(crate) fn render(incident: &Incident, cfg: &Config) -> Rendered {
 /// For role and property changes: "Role.DisplayName → Global Administrator".
 fn role_or_property(incident: &Incident) -> Option<String> {
     let mut parts = Vec::new();
-    for item in incident.facts.items.values() {
+    for item in incident.facts.item_values() {
         for target in item["targets"].as_array().into_iter().flatten() {
             for p in target["modified_properties"].as_array().into_iter().flatten() {
                 let name = p["name"].as_str().unwrap_or("");

@@ -165,6 +165,22 @@ fn parse_guid(id: &str) -> Option<[u8; 16]> {
     Some(out)
 }
 
+/// Pushes without the usual doubling: most users have one or two countries and a handful of
+/// sightings, and a `Vec`'s first allocation holds four, which per user adds up.
+pub(crate) fn push_tight<T>(list: &mut Vec<T>, item: T) {
+    if list.len() == list.capacity() {
+        list.reserve_exact((list.len() / 2).max(1));
+    }
+    list.push(item);
+}
+
+/// Gives back spare capacity after entries were dropped.
+fn shrink<T>(list: &mut Vec<T>) {
+    if list.capacity() > list.len() + list.len() / 2 + 1 {
+        list.shrink_to_fit();
+    }
+}
+
 /// The network of an address, for "same network, so the geolocation moved, not the user".
 pub(crate) fn network_key(ip: Option<IpAddr>) -> u32 {
     let k = network_key64(ip);
@@ -204,8 +220,10 @@ impl UserState {
         }
         self.sightings.retain(|s| s.t >= late_edge - cfg.travel_horizon);
         if self.sightings.is_empty() {
-            self.cities.clear();
+            self.cities = Vec::new();
         }
+        shrink(&mut self.countries);
+        shrink(&mut self.sightings);
         for (window, width) in [(&mut self.failures, cfg.failed_window), (&mut self.mfa, cfg.mfa_window)] {
             if let Some(w) = window {
                 w.evict_before(late_edge - width);

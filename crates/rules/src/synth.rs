@@ -147,7 +147,8 @@ impl Generator {
                 upn: format!("user{i:06}@contoso.com"),
                 id: rng.guid(),
                 name: format!("User {i}"),
-                home: rng.below(CITIES.len() as u64) as usize,
+                // Most users work in the European offices, the rest around the world.
+                home: if rng.below(100) < 95 { rng.below(8) as usize } else { rng.below(CITIES.len() as u64) as usize },
                 host: (rng.below(250) + 2) as u8,
             })
             .collect();
@@ -157,8 +158,11 @@ impl Generator {
 
     /// The next record as Graph JSON.
     pub fn next_json(&mut self) -> Value {
-        // Exponential-ish spacing around the average step keeps time ascending but irregular.
-        let jitter = (self.rng.unit() * 2.0 * self.step as f64) as Micros;
+        // Irregular spacing around the average step, ten times sparser outside 06:00–18:00 UTC
+        // (the tenant's working day: most users work in Europe).
+        let hour = self.time.div_euclid(crate::time::HOUR).rem_euclid(24);
+        let sparse = if (6..18).contains(&hour) { 1.0 } else { 10.0 };
+        let jitter = (self.rng.unit() * 2.0 * self.step as f64 * sparse) as Micros;
         self.time += jitter.max(1);
         self.produced += 1;
         if self.attack.is_none() && self.produced.is_multiple_of(20_000) {
@@ -174,7 +178,18 @@ impl Generator {
             self.attack = if left > 1 { Some((attack, left - 1)) } else { None };
             return self.attack_record(attack, left);
         }
-        let u = self.rng.below(self.users.len() as u64) as usize;
+        // People work in their own daytime: a user whose local hour (from the office's
+        // longitude) is outside 08:00–17:00 is usually replaced by another.
+        let utc_hour = (self.time.div_euclid(crate::time::HOUR)).rem_euclid(24);
+        let mut u = self.rng.below(self.users.len() as u64) as usize;
+        for _ in 0..4 {
+            let offset = (CITIES[self.users[u].home].4 / 15.0).round() as i64;
+            let local = (utc_hour + offset).rem_euclid(24);
+            if (8..17).contains(&local) || self.rng.unit() < 0.05 {
+                break;
+            }
+            u = self.rng.below(self.users.len() as u64) as usize;
+        }
         let roll = self.rng.unit();
         let (code, reason, details) = if roll < 0.93 {
             (0, None, None)
@@ -195,7 +210,7 @@ impl Generator {
                 Some("MFA denied; user did not respond to mobile app notification"),
             )
         };
-        let interactive = self.rng.unit() < 0.35;
+        let interactive = self.rng.unit() < 0.2;
         // One in a thousand sign-ins happens on a business trip.
         let city =
             if self.rng.unit() < 0.001 { self.rng.below(CITIES.len() as u64) as usize } else { self.users[u].home };

@@ -110,7 +110,7 @@ fn add_hot(
         if hot.error_code == Some(LOCKOUT_CODE) {
             f.count("lockouts", &hot.id);
         }
-        f.item(hot.time, &hot.id, render::sign_in_item(&hot, env.cfg));
+        f.item_with(hot.time, &hot.id, || render::sign_in_item(&hot, env.cfg));
         let key = (incident.rule, incident.subject.clone(), incident.window_start);
         if !touched.contains(&key) {
             touched.push(key);

@@ -56,7 +56,6 @@ pub(crate) fn evaluate(
     }
     let state = ts.users.entry(keys::folded(user)).or_default();
     state.last_activity = state.last_activity.max(s.time);
-    let subject = user.to_lowercase();
 
     let mut new_countries = Vec::new();
     let mut joins = Vec::new();
@@ -65,6 +64,10 @@ pub(crate) fn evaluate(
         learn_country(state, cfg, s, trusted_ip, &mut new_countries, &mut joins, &mut known_updates);
     }
     let legs = if travel { sight(state, cfg, s, ip) } else { Vec::new() };
+    if new_countries.is_empty() && joins.is_empty() && known_updates.is_empty() && legs.is_empty() {
+        return;
+    }
+    let subject = user.to_lowercase();
 
     for found in new_countries {
         let code = found.code;
@@ -87,7 +90,7 @@ pub(crate) fn evaluate(
                 for known in &found.known {
                     f.note("known_countries", known);
                 }
-                f.item(evidence.time, &evidence.id, render::sign_in_item(&evidence, cfg));
+                f.item_with(evidence.time, &evidence.id, || render::sign_in_item(&evidence, cfg));
             },
             out,
         );
@@ -102,9 +105,10 @@ pub(crate) fn evaluate(
         };
         if let Some(incident) = ts.incidents.get_mut(&key) {
             incident.reset_members(&["known_countries"]);
-            incident.add_member(s.time, &s.id, s.ip_address.as_deref());
-            incident.facts.sign_in(s);
-            incident.facts.item(s.time, &s.id, render::sign_in_item(s, cfg));
+            let first = evidence(s);
+            incident.add_member(first.time, &first.id, first.ip_address.as_deref());
+            incident.facts.sign_in(&first);
+            incident.facts.item_with(first.time, &first.id, || render::sign_in_item(&first, cfg));
             super::publish(incident, env, stats, out);
         }
     }
@@ -164,6 +168,23 @@ fn country_code(s: &SignInEvent<'_>) -> Option<[u8; 2]> {
         .then(|| [c[0].to_ascii_uppercase(), c[1].to_ascii_uppercase()])
 }
 
+/// What a `new_country` alert shows of the first sign-in from the country: the rest of the
+/// record is not kept while it waits.
+fn evidence(s: &SignInEvent<'_>) -> SignInEvent<'static> {
+    let mut e = s.clone();
+    e.user_agent = None;
+    e.failure_reason = None;
+    e.additional_details = None;
+    e.risk_level_during_sign_in = None;
+    e.risk_level_aggregated = None;
+    e.risk_state = None;
+    e.risk_detail = None;
+    e.risk_event_types = Vec::new();
+    e.authentication_requirement = None;
+    e.correlation_id = None;
+    e.into_owned()
+}
+
 fn round4(x: f64) -> f64 {
     (x * 10_000.0).round() / 10_000.0
 }
@@ -196,7 +217,7 @@ fn learn_country(
                 let memo = &mut state.countries[i];
                 if s.time < memo.first {
                     memo.first = s.time;
-                    memo.young = Some(Box::new(s.clone().into_owned()));
+                    memo.young = Some(Box::new(evidence(s)));
                     // An earlier sign-in from a country already alerted as new, arriving late:
                     // the alert names it too, so it always shows the first one.
                     if let Some(window_start) = memo.incident {
@@ -207,14 +228,17 @@ fn learn_country(
                 i
             }
             None => {
-                state.countries.push(CountryMemo {
-                    code,
-                    alerted: false,
-                    first: s.time,
-                    last: s.time,
-                    incident: None,
-                    young: Some(Box::new(s.clone().into_owned())),
-                });
+                crate::state::push_tight(
+                    &mut state.countries,
+                    CountryMemo {
+                        code,
+                        alerted: false,
+                        first: s.time,
+                        last: s.time,
+                        incident: None,
+                        young: Some(Box::new(evidence(s))),
+                    },
+                );
                 state.countries.len() - 1
             }
         };
@@ -232,8 +256,7 @@ fn learn_country(
     }
 
     let learning_end = first_success.saturating_add(cfg.learning);
-    let candidates: Vec<usize> =
-        if moved_earlier { (0..state.countries.len()).collect() } else { current.into_iter().collect() };
+    let candidates = if moved_earlier { 0..state.countries.len() } else { current.map_or(0..0, |i| i..i + 1) };
     for i in candidates {
         let memo = &state.countries[i];
         if memo.alerted || memo.first <= learning_end {
@@ -339,7 +362,7 @@ fn sight(state: &mut UserState, cfg: &crate::config::Config, s: &SignInEvent<'_>
         Some(name) => match state.cities.iter().position(|c| &**c == name) {
             Some(i) => u8::try_from(i + 1).unwrap_or(0),
             None if state.cities.len() < 255 => {
-                state.cities.push(name.into());
+                crate::state::push_tight(&mut state.cities, name.into());
                 u8::try_from(state.cities.len()).unwrap_or(0)
             }
             None => 0,
@@ -351,15 +374,9 @@ fn sight(state: &mut UserState, cfg: &crate::config::Config, s: &SignInEvent<'_>
     {
         state.sightings.swap_remove(oldest);
     }
-    state.sightings.push(Sighting {
-        t: s.time,
-        lat: lat as f32,
-        lon: lon as f32,
-        net,
-        country,
-        city,
-        ip: ip_bytes(ip),
-        id,
-    });
+    crate::state::push_tight(
+        &mut state.sightings,
+        Sighting { t: s.time, lat: lat as f32, lon: lon as f32, net, country, city, ip: ip_bytes(ip), id },
+    );
     legs
 }

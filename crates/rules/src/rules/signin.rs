@@ -59,15 +59,16 @@ pub(crate) fn evaluate(
             |f| {
                 f.sign_in(s);
                 f.count("kinds", "sign-in");
-                f.item(s.time, &s.id, render::sign_in_item(s, cfg));
+                f.item_with(s.time, &s.id, || render::sign_in_item(s, cfg));
             },
             out,
         );
     }
 
     // risky_sign_in: Identity Protection's level at or above the setting, unless handled.
-    let level = risk_level(s.risk_level_during_sign_in.as_deref()).max(risk_level(s.risk_level_aggregated.as_deref()));
-    if let Some(level) = level
+    if cfg.enabled(RuleId::RiskySignIn)
+        && let Some(level) =
+            risk_level(s.risk_level_during_sign_in.as_deref()).max(risk_level(s.risk_level_aggregated.as_deref()))
         && level >= cfg.min_risk
         && !risk_handled(s)
         && let Some(principal) = s.principal()
@@ -93,7 +94,7 @@ pub(crate) fn evaluate(
                 if let Some(state) = &s.risk_state {
                     f.count("risk_states", state);
                 }
-                f.item(s.time, &s.id, render::sign_in_item(s, cfg));
+                f.item_with(s.time, &s.id, || render::sign_in_item(s, cfg));
             },
             out,
         );
@@ -101,6 +102,7 @@ pub(crate) fn evaluate(
 
     // disabled_account: attempts on a disabled account (50057).
     if outcome == Outcome::AccountDisabled
+        && cfg.enabled(RuleId::DisabledAccount)
         && let Some(principal) = s.principal()
         && cfg.applies(RuleId::DisabledAccount, upn, user_id)
     {
@@ -117,7 +119,7 @@ pub(crate) fn evaluate(
             member(),
             |f| {
                 f.sign_in(s);
-                f.item(s.time, &s.id, render::sign_in_item(s, cfg));
+                f.item_with(s.time, &s.id, || render::sign_in_item(s, cfg));
             },
             out,
         );
@@ -128,7 +130,8 @@ pub(crate) fn evaluate(
     }
 
     // legacy_auth: a successful sign-in over a basic-auth protocol.
-    if let Some(protocol) = legacy_protocol(s, cfg)
+    if cfg.enabled(RuleId::LegacyAuth)
+        && let Some(protocol) = legacy_protocol(s, cfg)
         && let Some(principal) = s.principal()
         && cfg.applies(RuleId::LegacyAuth, upn, user_id)
     {
@@ -146,7 +149,7 @@ pub(crate) fn evaluate(
             |f| {
                 f.sign_in(s);
                 f.count("legacy_protocols", &protocol);
-                f.item(s.time, &s.id, render::sign_in_item(s, cfg));
+                f.item_with(s.time, &s.id, || render::sign_in_item(s, cfg));
             },
             out,
         );
@@ -157,7 +160,8 @@ pub(crate) fn evaluate(
     // high_risk_country: a successful sign-in (any kind: a replayed token counts) from a listed
     // country, unless from a trusted range.
     if !trusted_ip
-        && let Some(country) = s.country.as_deref().map(|c| c.to_ascii_uppercase())
+        && cfg.enabled(RuleId::HighRiskCountry)
+        && let Some(country) = s.country.as_deref().filter(|c| c.len() == 2).map(|c| c.to_ascii_uppercase())
         && cfg.high_risk_countries.contains(&country)
         && cfg.applies(RuleId::HighRiskCountry, upn, user_id)
     {
@@ -176,7 +180,7 @@ pub(crate) fn evaluate(
             |f| {
                 f.sign_in(s);
                 f.labels.insert("country".into(), country.clone());
-                f.item(s.time, &s.id, render::sign_in_item(s, cfg));
+                f.item_with(s.time, &s.id, || render::sign_in_item(s, cfg));
             },
             out,
         );
@@ -187,7 +191,9 @@ pub(crate) fn evaluate(
     }
 
     // admin_sign_in: a successful interactive sign-in by a privileged account.
-    if let Some(source) = privilege_source(env, upn, user_id)
+    if (env.privileged.is_some_and(|p| !p.is_empty()) || !cfg.admin_users.is_empty())
+        && cfg.enabled(RuleId::AdminSignIn)
+        && let Some(source) = privilege_source(env, upn, user_id)
         && cfg.applies(RuleId::AdminSignIn, upn, user_id)
     {
         let user = user.to_lowercase();
@@ -207,15 +213,16 @@ pub(crate) fn evaluate(
                 if let Some(req) = &s.authentication_requirement {
                     f.count("authentication_requirements", req);
                 }
-                f.item(s.time, &s.id, render::sign_in_item(s, cfg));
+                f.item_with(s.time, &s.id, || render::sign_in_item(s, cfg));
             },
             out,
         );
     }
 
     // after_hours: a successful interactive sign-in outside working hours, in the zone.
-    if cfg.applies(RuleId::AfterHours, upn, user_id)
+    if cfg.enabled(RuleId::AfterHours)
         && let Some(off) = off_hours(cfg.settings.timezone, &cfg.settings.working_hours, s.time)
+        && cfg.applies(RuleId::AfterHours, upn, user_id)
     {
         let user = user.to_lowercase();
         let local = off.local.format("%a %Y-%m-%d %H:%M").to_string();
@@ -231,9 +238,11 @@ pub(crate) fn evaluate(
             member(),
             |f| {
                 f.sign_in(s);
-                let mut item = render::sign_in_item(s, cfg);
-                item["local_time"] = local.into();
-                f.item(s.time, &s.id, item);
+                f.item_with(s.time, &s.id, || {
+                    let mut item = render::sign_in_item(s, cfg);
+                    item["local_time"] = local.into();
+                    item
+                });
             },
             out,
         );
@@ -275,10 +284,15 @@ pub(crate) fn risk_rank(level: RiskLevel) -> f64 {
 /// The legacy protocol of a sign-in: its `clientAppUsed` when listed, else a user-agent marker.
 fn legacy_protocol(s: &SignInEvent<'_>, cfg: &crate::config::Config) -> Option<String> {
     if let Some(app) = &s.client_app_used
+        && !app.eq_ignore_ascii_case("Browser")
+        && !app.eq_ignore_ascii_case("Mobile Apps and Desktop clients")
         && cfg.legacy_client_apps.contains(&app.to_lowercase())
     {
         return Some(app.to_string());
     }
-    let ua = s.user_agent.as_deref()?.to_lowercase();
-    cfg.legacy_user_agent_markers.iter().find(|m| ua.contains(m.as_str())).map(|m| format!("user agent {m}"))
+    let ua = s.user_agent.as_deref()?;
+    cfg.legacy_user_agent_markers
+        .iter()
+        .find(|m| ua.as_bytes().windows(m.len()).any(|w| w.eq_ignore_ascii_case(m.as_bytes())))
+        .map(|m| format!("user agent {m}"))
 }

@@ -56,7 +56,9 @@ pub(crate) fn table(alerts: &[AlertEvent], tz: Tz) -> anyhow::Result<()> {
         let mut table = Table::new();
         table.load_preset(presets::UTF8_HORIZONTAL_ONLY);
         table.set_content_arrangement(ContentArrangement::Dynamic);
-        table.set_width(width);
+        if let Some(width) = width {
+            table.set_width(width);
+        }
         table.set_header(vec!["When", "Who / where", "Count", "What"]);
         for alert in group {
             let first = alert.first_seen.with_timezone(&tz);
@@ -83,8 +85,13 @@ pub(crate) fn table(alerts: &[AlertEvent], tz: Tz) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn terminal_width() -> u16 {
-    std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).filter(|w| *w >= 60).unwrap_or(120)
+/// On a terminal the table measures it; in a pipe or file it keeps to `COLUMNS`, else 120.
+fn terminal_width() -> Option<u16> {
+    use std::io::IsTerminal;
+    if std::io::stdout().is_terminal() {
+        return None;
+    }
+    Some(std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).filter(|w| *w >= 60).unwrap_or(120))
 }
 
 pub(crate) struct Summary<'a> {
