@@ -85,10 +85,14 @@ pub(crate) fn table(alerts: &[AlertEvent], tz: Tz) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// On a terminal the table measures it; in a pipe or file it keeps to `COLUMNS`, else 120.
+/// The terminal's width when it reports a usable one, else `COLUMNS`, else 120 (pipes, files,
+/// terminals that report no size).
 fn terminal_width() -> Option<u16> {
     use std::io::IsTerminal;
-    if std::io::stdout().is_terminal() {
+    if std::io::stdout().is_terminal()
+        && let Some(width) = Table::new().width()
+        && width >= 60
+    {
         return None;
     }
     Some(std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).filter(|w| *w >= 60).unwrap_or(120))
