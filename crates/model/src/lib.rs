@@ -30,7 +30,14 @@
 //!   `…Z`-form UTC); timestamps that cannot be read are kept verbatim;
 //! - converted values are written in their Graph type: `"errorCode": "50126"` → `50126`,
 //!   `"isInteractive": "TRUE"` → `true`, an integral `latitude` → a JSON float (`0` → `0.0`);
-//! - a repeated key keeps its last value (as `serde_json::Value` does).
+//! - a repeated key keeps its last value (as `serde_json::Value` does);
+//! - the raw API's [`split_page`] keeps each record's exact text, for code that must forward
+//!   records byte for byte (the collector).
+//!
+//! Reading a value never fails a record; only input that is not JSON, or a JSON object with
+//! none of either record type's properties, is an error. Beta `directoryAudit.performedBy` is
+//! read with the shape of `initiatedBy` (the sources at hand do not document its type); any other
+//! shape is kept verbatim.
 //!
 //! # Readers
 //!
@@ -47,7 +54,10 @@
 //! | Log Analytics CSV | portal exports: JSON-text cells, `X_dynamic`/`X_string` splits, `CreatedDateTime [UTC]`, `TRUE`/`FALSE` |
 //!
 //! Records are recognised one by one (sign-ins and audits may be mixed) and normalised to the
-//! Graph shape:
+//! Graph shape. An object is an Event Hub record when it has a `properties` object and envelope
+//! keys around it (or nothing else), and a Log Analytics row when its PascalCase columns include a
+//! `Type` naming a table, a `TimeGenerated`, or at least three known columns; otherwise it is a
+//! Graph record, a sign-in or an audit by whichever type's own properties it has.
 //!
 //! - **Event Hub** records: the `properties` object is the record; the envelope (`time`,
 //!   `category`, `tenantId`, `resultType`, `callerIpAddress`, …, key case normalised:
@@ -71,10 +81,13 @@
 //!   Log Analytics table, else from `signInEventTypes`, else from `isInteractive`
 //!   ([`SignIn::event_type`]).
 //!
-//! Memory does not grow with the input: a 1 GB page is read record by record. A record that
-//! cannot be read yields a [`ReadError`] (file, record number, line and byte offset, reason) and
-//! reading continues with the next one; truncated or garbage input yields errors, never a panic
-//! or an endless loop.
+//! Memory does not grow with the input: a 1 GB page is read record by record (the reader keeps
+//! one record and one 256 KiB chunk; records above 64 MiB, configurable, are reported and skipped
+//! unbuffered). A record that cannot be read yields a [`ReadError`] (file, record number, the line
+//! the record starts on, byte offset, reason) and reading continues with the next one: at the
+//! record's end, or — when the record itself is cut or unbalanced — at the next line that starts
+//! a record at the same indentation (JSON lines, pretty-printed arrays). Truncated or garbage
+//! input yields errors, never a panic or an endless loop.
 //!
 //! Not supported as input: Log Analytics query API responses (`{"tables": [{"columns", "rows"}]}`),
 //! UTF-16 text (reported with a hint to convert it) and test-case wrappers around records (such
