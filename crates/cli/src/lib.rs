@@ -33,6 +33,12 @@ pub enum Command {
     Scan(commands::scan::ScanArgs),
     /// Notifications: `notify test` sends a test message through the running notifier.
     Notify(commands::notify::NotifyArgs),
+    /// Print alert events as they arrive on the bus (with --since, earlier ones first).
+    Tail(commands::tail::TailArgs),
+    /// What runs, per tenant the records, last poll, lag, backlog and alerts; dead letters; problems.
+    Status(commands::status::StatusArgs),
+    /// Show, check or store the settings document every service applies live.
+    Settings(commands::settings::SettingsArgs),
 }
 
 /// What a command achieved.
@@ -50,6 +56,9 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Scan(args) => commands::scan::run(args),
         Command::Notify(args) => commands::notify::run(args),
+        Command::Tail(args) => commands::tail::run(args),
+        Command::Status(args) => commands::status::run(args),
+        Command::Settings(args) => commands::settings::run(args),
     };
     match result {
         Ok(Outcome::Complete) => ExitCode::SUCCESS,

@@ -1,4 +1,8 @@
 //! The subcommands, one module each.
 
+pub mod connection;
 pub mod notify;
 pub mod scan;
+pub mod settings;
+pub mod status;
+pub mod tail;
