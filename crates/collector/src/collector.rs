@@ -126,6 +126,24 @@ impl Collector {
             }
         });
 
+        let started = std::time::Instant::now();
+        if options.exit_when_caught_up {
+            let done = status.clone();
+            let stop = shutdown.clone();
+            tasks.spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                        _ = stop.cancelled() => return,
+                    }
+                    if done.all_caught_up() {
+                        tracing::info!("every log has caught up; stopping as asked");
+                        stop.cancel();
+                        return;
+                    }
+                }
+            });
+        }
         shutdown.cancelled().await;
         tracing::info!("stopping: finishing the pages in hand");
         let drained = tokio::time::timeout(Duration::from_secs(90), async {
@@ -145,6 +163,15 @@ impl Collector {
             tasks.abort_all();
         }
         status.export_gauges();
+        let (published, updated) = status.totals();
+        let seconds = started.elapsed().as_secs_f64();
+        tracing::info!(
+            published,
+            updated,
+            seconds = format!("{seconds:.1}"),
+            records_per_second = format!("{:.0}", (published + updated) as f64 / seconds.max(0.001)),
+            "collector stopped"
+        );
         Ok(())
     }
 }

@@ -104,12 +104,16 @@ pub struct Args {
     /// Requests per 10 seconds per tenant (Graph allows 5 for the log APIs); 0 switches pacing off.
     #[arg(long, env = "M365MON_GRAPH_REQUESTS_PER_10S", default_value_t = 4)]
     pub requests_per_10s: u32,
-    /// Length of a backfill slice, in minutes; the checkpoint advances after each.
+    /// Length of the first backfill slice, in minutes; the checkpoint advances after each slice,
+    /// and later slices adapt (5 minutes to 24 hours) to hold about ten pages.
     #[arg(long, env = "M365MON_COLLECTOR_SLICE_MINUTES", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=1440))]
     pub slice_minutes: u32,
     /// Publishes in flight per log.
     #[arg(long, env = "M365MON_COLLECTOR_PUBLISH_CONCURRENCY", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=10000))]
     pub publish_concurrency: u32,
+    /// Stop once every log has caught up (a one-off import) instead of polling for ever.
+    #[arg(long, env = "M365MON_COLLECTOR_EXIT_WHEN_CAUGHT_UP")]
+    pub exit_when_caught_up: bool,
     /// Records per Graph page (`$top`; Graph allows at most 1000).
     #[arg(long, env = "M365MON_COLLECTOR_PAGE_SIZE", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub page_size: u32,
@@ -217,6 +221,7 @@ impl Args {
                 backfill_slice: TimeDelta::minutes(i64::from(self.slice_minutes)),
                 publish_concurrency: self.publish_concurrency as usize,
                 page_size: self.page_size,
+                exit_when_caught_up: self.exit_when_caught_up,
                 ..CollectorOptions::default()
             },
             tenants,

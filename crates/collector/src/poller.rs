@@ -50,6 +50,11 @@ const SKEW_MARGIN: TimeDelta = TimeDelta::minutes(5);
 const FUTURE_TOLERANCE: TimeDelta = TimeDelta::minutes(10);
 /// Listing resumptions after the client gave up, before the window is abandoned.
 const MAX_RESUMES: u32 = 10;
+/// Backfill slices adapt their length to hold about this many pages: few requests for a quiet
+/// log (Graph's request budget is small), little to read again after a crash for a busy one.
+const SLICE_TARGET_PAGES: u64 = 10;
+const MIN_SLICE: TimeDelta = TimeDelta::minutes(5);
+const MAX_SLICE: TimeDelta = TimeDelta::hours(24);
 
 /// Why a poll did not complete.
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +99,8 @@ pub struct LogPoller {
     publisher: Publisher,
     current: Option<Checkpoint>,
     seen_loaded: bool,
+    /// Length of the next backfill slice.
+    slice: TimeDelta,
     settings: watch::Receiver<Arc<Settings>>,
     shutdown: CancellationToken,
     status: StatusBoard,
@@ -115,7 +122,19 @@ impl LogPoller {
         shutdown: CancellationToken,
     ) -> LogPoller {
         let status = ctx.status.clone();
-        LogPoller { ctx, log, checkpoints, publisher, current: None, seen_loaded: false, settings, shutdown, status }
+        let slice = ctx.options.backfill_slice.clamp(MIN_SLICE, MAX_SLICE);
+        LogPoller {
+            ctx,
+            log,
+            checkpoints,
+            publisher,
+            current: None,
+            seen_loaded: false,
+            slice,
+            settings,
+            shutdown,
+            status,
+        }
     }
 
     fn set_status(&self, change: impl FnOnce(&mut crate::status::LogStatus)) {
@@ -246,7 +265,7 @@ impl LogPoller {
         let now = Utc::now();
         let cp = self.checkpoint(collector).await?;
         let overlap = TimeDelta::minutes(i64::from(collector.overlap_minutes));
-        let slice = self.ctx.options.backfill_slice;
+        let slice = self.slice;
 
         let mut start = if cp.settled { cp.checkpoint } else { cp.checkpoint - overlap };
         if start < now - RETENTION {
@@ -265,7 +284,17 @@ impl LogPoller {
         tracing::debug!(tenant = %self.ctx.tenant, log = %self.log, %window, "reading window");
 
         let persist_from = now - keep_horizon(collector);
-        let outcome = self.walk(self.log.query(start, until, self.ctx.options.page_size), persist_from).await?;
+        let outcome = match self.walk(self.log.query(start, until, self.ctx.options.page_size), persist_from).await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                // A slice that could not be read in one go (its skip tokens kept going stale, the
+                // service kept failing) is tried again smaller.
+                if bounded && !matches!(e, PollError::Shutdown) {
+                    self.slice = (self.slice / 2).max(MIN_SLICE);
+                }
+                return Err(e);
+            }
+        };
 
         let mut next = cp.clone();
         if bounded {
@@ -293,6 +322,7 @@ impl LogPoller {
         });
         self.prune(collector, &next);
         if bounded {
+            self.slice = adapt_slice(self.slice, outcome.pages);
             self.set_status(|s| s.last_completed_poll_started = Some(now));
             return Ok(Progress::MoreToDo);
         }
@@ -348,9 +378,25 @@ impl LogPoller {
         let labels = (self.ctx.tenant.clone(), self.log.as_str());
         let mut page = fetch(&mut pager, &self.shutdown, &self.ctx.tenant, self.log).await?;
         while let Some(current) = page {
+            let started = std::time::Instant::now();
             let (published, next) = tokio::join!(
-                self.publisher.publish_page(&current, persist_from),
-                fetch(&mut pager, &self.shutdown, &self.ctx.tenant, self.log),
+                async {
+                    let result = self.publisher.publish_page(&current, persist_from).await;
+                    (result, started.elapsed())
+                },
+                async {
+                    let result = fetch(&mut pager, &self.shutdown, &self.ctx.tenant, self.log).await;
+                    (result, started.elapsed())
+                },
+            );
+            let ((published, publish_time), (next, fetch_time)) = (published, next);
+            tracing::debug!(
+                tenant = %self.ctx.tenant,
+                log = %self.log,
+                records = current.len(),
+                publish_ms = publish_time.as_millis() as u64,
+                fetch_next_ms = fetch_time.as_millis() as u64,
+                "page"
             );
             let outcome = published?;
             count(&labels.0, labels.1, &outcome);
@@ -418,6 +464,18 @@ fn count(tenant: &str, log: &'static str, outcome: &PageOutcome) {
     metrics::counter!("m365mon_collector_pages_total", &labels).increment(1);
 }
 
+/// The next backfill slice: twice as long after a slice of a page or two, half as long after one
+/// of more than twice the target.
+fn adapt_slice(slice: TimeDelta, pages: u64) -> TimeDelta {
+    if pages <= SLICE_TARGET_PAGES / 4 {
+        (slice * 2).min(MAX_SLICE)
+    } else if pages > SLICE_TARGET_PAGES * 2 {
+        (slice / 2).max(MIN_SLICE)
+    } else {
+        slice
+    }
+}
+
 /// How far back a record may still be read again: the overlap or the late sweep, and an hour.
 pub fn keep_horizon(collector: &CollectorSettings) -> TimeDelta {
     let overlap = TimeDelta::minutes(i64::from(collector.overlap_minutes));
@@ -442,5 +500,28 @@ fn error_code(e: &PollError) -> Option<&str> {
     match e {
         PollError::Graph(g) => g.code(),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slices_grow_for_quiet_logs_and_shrink_for_busy_ones() {
+        let hour = TimeDelta::hours(1);
+        assert_eq!(adapt_slice(hour, 1), TimeDelta::hours(2));
+        assert_eq!(adapt_slice(hour, 10), hour);
+        assert_eq!(adapt_slice(hour, 50), TimeDelta::minutes(30));
+        assert_eq!(adapt_slice(TimeDelta::hours(20), 0), MAX_SLICE);
+        assert_eq!(adapt_slice(TimeDelta::minutes(6), 500), MIN_SLICE);
+    }
+
+    #[test]
+    fn the_keep_horizon_covers_overlap_and_sweep() {
+        let mut collector = CollectorSettings::default();
+        assert_eq!(keep_horizon(&collector), TimeDelta::hours(7));
+        collector.late_sweep_interval_minutes = 0;
+        assert_eq!(keep_horizon(&collector), TimeDelta::minutes(90));
     }
 }

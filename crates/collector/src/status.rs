@@ -187,6 +187,32 @@ impl StatusBoard {
         })
     }
 
+    /// Whether every log has caught up once (its last poll read up to now), is switched off, or
+    /// failed in a way that needs a human.
+    pub fn all_caught_up(&self) -> bool {
+        let Ok(map) = self.inner.lock() else { return false };
+        map.values().all(|t| {
+            let logs: Vec<&LogStatus> =
+                t.logs.iter().filter(|(name, _)| name.as_str() != crate::roles::STATUS_NAME).map(|(_, s)| s).collect();
+            !logs.is_empty()
+                && logs.len() >= crate::LogKind::ALL.len()
+                && logs.iter().all(|s| match s.state {
+                    LogState::Polling => s.last_completed_poll_started.is_some(),
+                    LogState::Disabled => true,
+                    LogState::Error => s.last_error.as_ref().is_some_and(|e| e.class == "fatal"),
+                    _ => false,
+                })
+        })
+    }
+
+    /// Records published as new and as updates, over every tenant and log.
+    pub fn totals(&self) -> (u64, u64) {
+        let Ok(map) = self.inner.lock() else { return (0, 0) };
+        map.values()
+            .flat_map(|t| t.logs.values())
+            .fold((0, 0), |(n, u), s| (n + s.records_published, u + s.records_updated))
+    }
+
     /// Sets the lag and checkpoint-age gauges from the current status.
     pub fn export_gauges(&self) {
         let now = Utc::now();

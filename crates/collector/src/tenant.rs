@@ -22,7 +22,8 @@ pub struct TenantSpec {
 /// not about what is detected).
 #[derive(Debug, Clone)]
 pub struct CollectorOptions {
-    /// Backfill and catch-up read bounded slices of this length, checkpointing after each.
+    /// Backfill and catch-up read bounded slices, checkpointing after each; this is the first
+    /// slice's length, later ones adapt (5 minutes to 24 hours) to hold about ten pages.
     pub backfill_slice: TimeDelta,
     /// Publishes in flight per log.
     pub publish_concurrency: usize,
@@ -30,6 +31,9 @@ pub struct CollectorOptions {
     pub page_size: u32,
     /// Retention and duplicate window of the events stream.
     pub events_limits: m365mon_bus::StreamLimits,
+    /// Stop once every log has caught up (or failed for good) instead of polling for ever: a
+    /// one-off import, or a measured backfill.
+    pub exit_when_caught_up: bool,
 }
 
 impl Default for CollectorOptions {
@@ -39,6 +43,7 @@ impl Default for CollectorOptions {
             publish_concurrency: 256,
             page_size: 1000,
             events_limits: m365mon_bus::StreamLimits::EVENTS,
+            exit_when_caught_up: false,
         }
     }
 }

@@ -247,3 +247,63 @@ async fn a_tenant_with_a_wrong_secret_does_not_stall_a_healthy_one() -> anyhow::
     serve.await??;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_without_an_id_goes_to_the_dead_letter_subject() -> anyhow::Result<()> {
+    install_crypto();
+    // Recorded records (our own fixture, written from the documented schema), one without an id.
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("signins.jsonl");
+    let record = |id: Option<&str>, minutes_ago: i64| {
+        let mut v = serde_json::json!({
+            "createdDateTime": (Utc::now() - TimeDelta::minutes(minutes_ago)).to_rfc3339(),
+            "userPrincipalName": "ada@contoso.example",
+            "userId": "6e0f7b8c-1c2d-4e5f-8a9b-0c1d2e3f4a5b",
+            "appDisplayName": "Office 365 Exchange Online",
+            "ipAddress": "203.0.113.7",
+            "isInteractive": true,
+            "status": {"errorCode": 0}
+        });
+        if let Some(id) = id {
+            v["id"] = id.into();
+        }
+        v.to_string()
+    };
+    let lines = [
+        record(Some("a1b2c3d4-0000-4000-8000-000000000001"), 50),
+        record(None, 40),
+        record(Some("a1b2c3d4-0000-4000-8000-000000000003"), 30),
+    ];
+    std::fs::write(&file, lines.join("\n"))?;
+    let sim = GraphSim::start(SimConfig { replay: vec![file], shift_to_now: true, ..SimConfig::default() })?;
+    let t = TestBus::new().await?;
+    let settings = settings(1, 30);
+    t.bus.put_settings(&settings).await?;
+    let spec = tenant_spec(&sim, 0, None, Pacing::Off);
+    let tenant = spec.tenant_id.clone();
+    let collector = Collector::new(t.bus.clone(), options(6, 1000), vec![spec])?;
+    let status = collector.status();
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(collector.run(shutdown.clone()));
+    wait_caught_up(&status, &tenant, Utc::now(), Duration::from_secs(60)).await;
+    // A second poll reads the same records again.
+    wait_caught_up(&status, &tenant, Utc::now(), Duration::from_secs(60)).await;
+
+    let published: Vec<String> = events(&t.bus).await.into_iter().map(|e| e.record_id).collect();
+    assert_eq!(published.len(), 2, "{published:?}");
+    assert!(published.iter().all(|id| id.starts_with("a1b2c3d4-")));
+
+    let mut dead = t.bus.jetstream().get_stream(t.bus.namespace().dead_letter_stream()).await?;
+    assert_eq!(dead.info().await?.state.messages, 1, "exactly one dead letter, however often the record is read");
+    let message = dead.get_raw_message(1).await?;
+    assert_eq!(message.subject.as_str(), format!("{}.deadletter.collector.signin", t.namespace()));
+    let reason = message.headers.get(m365mon_contracts::names::headers::DEAD_LETTER_REASON).expect("reason");
+    assert_eq!(reason.as_str(), "record has no id");
+    let payload: serde_json::Value = serde_json::from_slice(&message.payload)?;
+    assert_eq!(payload["userPrincipalName"], "ada@contoso.example", "the dead letter keeps the record");
+    assert_eq!(status.get(&tenant, "interactive").expect("status").records_dead_lettered, 1);
+
+    shutdown.cancel();
+    task.await??;
+    Ok(())
+}

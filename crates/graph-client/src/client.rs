@@ -362,8 +362,9 @@ impl GraphClient {
 ///
 /// [`Pager::next_page`] follows `@odata.nextLink` exactly as given. After an error the pager
 /// still points at the last good link, so calling `next_page` again resumes there. When a next
-/// link is refused as stale, the listing starts again from the first page (at most three times in
-/// a row); callers de-duplicate by record id, so records read twice are harmless.
+/// link is refused as stale, the listing starts again from the first page (at most three times
+/// before the error is returned, then again on the next call); callers de-duplicate by record id,
+/// so records read twice are harmless.
 #[derive(Debug)]
 pub struct Pager {
     client: GraphClient,
@@ -387,6 +388,10 @@ impl Pager {
                 Ok(page) => {
                     self.started = true;
                     self.next = page.next_link().map(str::to_string);
+                    if self.next.is_none() {
+                        // The listing completed: restarts are counted per attempt to complete it.
+                        self.restarts = 0;
+                    }
                     return Ok(Some(page));
                 }
                 Err(GraphError::StaleNextLink(e)) => {
