@@ -177,7 +177,7 @@ fn notification_delivery_settings_have_defaults_and_ranges() {
     assert_eq!((n.group_wait_seconds, n.group_interval_seconds, n.repeat_interval_seconds), (30, 300, 14_400));
     assert_eq!((n.mail_rate_per_minute, n.webhook_rate_per_minute), (30, 60));
     assert_eq!((n.retry_initial_seconds, n.retry_max_seconds, n.max_attempts), (30, 900, 8));
-    assert_eq!((n.resolve_timeout_seconds, n.max_alerts_per_message), (86_400, 50));
+    assert_eq!((n.resolve_timeout_seconds, n.max_alerts_per_message), (21_600, 50));
     assert_eq!(n.subject_prefix, "[m365-monitor]");
 
     for (json, field, range) in [

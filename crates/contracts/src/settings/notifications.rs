@@ -38,7 +38,8 @@ pub struct NotificationSettings {
     /// The longest wait between two delivery attempts.
     pub retry_max_seconds: u32,
     /// An alert with no new revision for this long is over: it leaves its group. Until then an
-    /// unchanged group is re-sent every `repeat_interval_seconds` as a reminder.
+    /// unchanged group is re-sent every `repeat_interval_seconds` as a reminder (with the
+    /// defaults, 6 h and 4 h: one reminder for an incident that went quiet).
     pub resolve_timeout_seconds: u32,
     /// A message lists at most this many alerts in full and counts the rest, so a storm of
     /// thousands of alerts stays one readable message.
@@ -114,7 +115,7 @@ impl Default for NotificationSettings {
             webhook_rate_per_minute: 60,
             retry_initial_seconds: 30,
             retry_max_seconds: 900,
-            resolve_timeout_seconds: 86_400,
+            resolve_timeout_seconds: 6 * 3600,
             max_alerts_per_message: 50,
             subject_prefix: "[m365-monitor]".into(),
         }
