@@ -189,9 +189,11 @@ impl Notifier {
         Arc::new(move || status::document(&shared))
     }
 
-    /// Whether the notifier is healthy: its state mirror caught up and its tasks are running.
+    /// Whether the notifier is healthy: connected to NATS, its state mirror caught up and its
+    /// tasks running.
     pub fn healthy(&self) -> bool {
-        self.shared.store.caught_up() && self.tasks.iter().all(|t| !t.is_finished())
+        let connected = self.shared.bus.client().connection_state() == async_nats::connection::State::Connected;
+        connected && self.shared.store.caught_up() && self.tasks.iter().all(|t| !t.is_finished())
     }
 
     /// Stops and waits for the tasks to finish their current step (a send in flight completes

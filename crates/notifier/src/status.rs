@@ -54,10 +54,13 @@ impl Status {
 pub(crate) fn document(shared: &Shared) -> serde_json::Value {
     let (groups, alerts, caught_up) = shared.store.with_mirror(|m| (m.groups.len(), m.alert_count(), m.caught_up));
     let status = shared.status().clone();
+    let nats_connected = shared.bus.client().connection_state() == async_nats::connection::State::Connected;
     serde_json::json!({
         "service": crate::SERVICE,
         "instance": shared.config.instance,
-        "healthy": caught_up,
+        "healthy": caught_up && nats_connected,
+        "nats_connected": nats_connected,
+        "state_loaded": caught_up,
         "groups": groups,
         "pending_alerts": alerts,
         "status": status,

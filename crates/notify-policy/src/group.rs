@@ -507,12 +507,12 @@ mod tests {
             PendingAlert { seq: 1, alert: &a, received_at: t0() },
             PendingAlert { seq: 2, alert: &b, received_at: t0() + secs(3600) },
         ];
-        let day = secs(86_400);
-        assert!(g.expired(&alerts, &ch, &timing(), t0() + day * 2).is_empty(), "never delivered: kept");
+        let resolve = timing().resolve_timeout;
+        assert!(g.expired(&alerts, &ch, &timing(), t0() + resolve * 4).is_empty(), "never delivered: kept");
         flush_ok(&mut g, &alerts[..1], &ch, t0() + secs(30));
-        let gone = g.expired(&alerts, &ch, &timing(), t0() + day);
-        assert_eq!(gone.iter().map(|a| a.seq).collect::<Vec<_>>(), [1]);
-        assert!(g.expired(&alerts, &ch, &timing(), t0() + day - secs(1)).is_empty());
+        let gone = g.expired(&alerts, &ch, &timing(), t0() + resolve);
+        assert_eq!(gone.iter().map(|a| a.seq).collect::<Vec<_>>(), [1], "alert 2 was never delivered");
+        assert!(g.expired(&alerts, &ch, &timing(), t0() + resolve - secs(1)).is_empty());
     }
 
     #[test]
