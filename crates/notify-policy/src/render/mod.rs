@@ -251,9 +251,23 @@ pub fn where_text(alert: &AlertEvent) -> Option<String> {
 }
 
 fn location_text(details: &Value) -> Option<String> {
-    let location = details.get("location")?;
-    match location {
-        Value::String(s) => Some(escape::one_line(s, 120)),
+    // A single place (`"location": "Berlin, DE"` or an object), two places (`from` and `to`, as
+    // impossible travel gives them), or the most frequent of several (`locations`, with counts).
+    if let Some(location) = details.get("location") {
+        return place_text(location);
+    }
+    if let (Some(from), Some(to)) = (details.get("from").and_then(place_text), details.get("to").and_then(place_text)) {
+        return Some(format!("{from} → {to}"));
+    }
+    let locations = details.get("locations")?.as_array()?;
+    let places: Vec<String> =
+        locations.iter().filter_map(|l| place_text(l.get("value").unwrap_or(l))).take(3).collect();
+    (!places.is_empty()).then(|| places.join("; "))
+}
+
+fn place_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) if !s.trim().is_empty() => Some(escape::one_line(s, 120)),
         Value::Object(map) => {
             let parts: Vec<String> = ["city", "state", "countryOrRegion", "country"]
                 .iter()
@@ -304,6 +318,12 @@ fn flatten(path: &str, value: &Value, depth: usize, out: &mut Vec<(String, Strin
                 flatten(&child, inner, depth + 1, out, total);
             }
         }
+        Value::Array(items) if !items.is_empty() && items.iter().all(is_value_count) => {
+            // Top-N lists (`[{"value": "alice@…", "count": 3}, …]`) read best on one line.
+            let texts: Vec<String> =
+                items.iter().map(|i| format!("{} ({})", scalar_text(&i["value"]), scalar_text(&i["count"]))).collect();
+            push(name, escape::one_line(&texts.join("; "), MAX_VALUE));
+        }
         Value::Array(items) if depth < 4 && items.iter().all(|i| !i.is_object() && !i.is_array()) => {
             let texts: Vec<String> = items.iter().map(scalar_text).collect();
             push(name, escape::one_line(&texts.join("; "), MAX_VALUE));
@@ -315,6 +335,10 @@ fn flatten(path: &str, value: &Value, depth: usize, out: &mut Vec<(String, Strin
         }
         other => push(name, escape::one_line(&scalar_text(other), MAX_VALUE)),
     }
+}
+
+fn is_value_count(item: &Value) -> bool {
+    item.as_object().is_some_and(|m| m.len() == 2 && m.contains_key("value") && m.contains_key("count"))
 }
 
 fn scalar_text(value: &Value) -> String {
@@ -354,6 +378,10 @@ pub(crate) mod tests {
         assert_eq!(find("locations[1].city").as_deref(), Some("Sydney"));
         assert_eq!(find("speed_kmh").as_deref(), Some("16000.5"));
         assert_eq!(find("failure_reasons").as_deref(), Some("50126: Invalid username or password"));
+        let top = evidence(
+            &serde_json::json!({"users": [{"value": "a@x.test", "count": 3}, {"value": "b@x.test", "count": 1}]}),
+        );
+        assert_eq!(top, [("users".to_string(), "a@x.test (3); b@x.test (1)".to_string())]);
         assert!(facts.iter().all(|(n, v)| !n.contains(['\r', '\n']) && !v.contains(['\r', '\n'])));
         let big: serde_json::Map<String, Value> = (0..100).map(|i| (format!("k{i}"), Value::from(i))).collect();
         let facts = evidence(&Value::Object(big));
@@ -368,6 +396,11 @@ pub(crate) mod tests {
         let when = when_text(&a, chrono_tz::Europe::Berlin);
         assert_eq!(when, "2026-03-02 10:15:00 CET to 2026-03-02 10:18:00 CET (8 records)");
         assert_eq!(where_text(&a).as_deref(), Some("203.0.113.7, Berlin, DE"));
+        a.details =
+            serde_json::json!({"from": {"city": "Berlin", "country": "DE"}, "to": {"city": "Sydney", "country": "AU"}});
+        assert_eq!(where_text(&a).as_deref(), Some("203.0.113.7, Berlin, DE → Sydney, AU"));
+        a.details = serde_json::json!({"locations": [{"value": "Moscow, RU", "count": 14}]});
+        assert_eq!(where_text(&a).as_deref(), Some("203.0.113.7, Moscow, RU"));
         let summer = Utc.with_ymd_and_hms(2026, 7, 1, 12, 0, 0).unwrap();
         assert_eq!(local_time(summer, chrono_tz::Europe::Berlin), "2026-07-01 14:00:00 CEST");
     }
