@@ -77,6 +77,7 @@ async fn a_password_spray_in_graph_sim_arrives_as_one_grouped_mail() -> anyhow::
     assert!(subject.starts_with("[m365-monitor] HIGH Password spray"), "{subject}");
     assert!(subject.contains(&tenant.tenant_id), "{subject}");
     let text = mail.text_body.as_deref().unwrap_or("");
+    println!("{subject}\n\n{text}");
     if let Some(ip) = &spray.ip {
         assert!(text.contains(ip.as_str()), "the spraying IP {ip} is named:\n{text}");
     }

@@ -310,7 +310,7 @@ fn flatten(path: &str, value: &Value, depth: usize, out: &mut Vec<(String, Strin
     };
     let name = if path.is_empty() { "details".to_string() } else { path.to_string() };
     match value {
-        Value::Null => {}
+        _ if is_empty(value) => {}
         Value::Object(map) if depth < 4 => {
             for (key, inner) in map {
                 let key = escape::one_line(key, 60);
@@ -328,12 +328,83 @@ fn flatten(path: &str, value: &Value, depth: usize, out: &mut Vec<(String, Strin
             let texts: Vec<String> = items.iter().map(scalar_text).collect();
             push(name, escape::one_line(&texts.join("; "), MAX_VALUE));
         }
+        Value::Array(items) if depth < 4 && items.iter().all(Value::is_object) => {
+            // Records as evidence (sign-ins, directory changes): one line each, the first few.
+            for (i, inner) in items.iter().enumerate() {
+                if i == MAX_RECORDS {
+                    push(format!("{name}[…]"), format!("{} more", items.len() - MAX_RECORDS));
+                    break;
+                }
+                let mut parts = Vec::new();
+                item_parts("", inner, 0, &mut parts);
+                push(format!("{name}[{}]", i + 1), escape::one_line(&parts.join(" · "), MAX_VALUE * 2));
+            }
+        }
         Value::Array(items) if depth < 4 => {
             for (i, inner) in items.iter().enumerate() {
                 flatten(&format!("{name}[{i}]"), inner, depth + 1, out, total);
             }
         }
         other => push(name, escape::one_line(&scalar_text(other), MAX_VALUE)),
+    }
+}
+
+/// At most this many records of an evidence list are shown.
+const MAX_RECORDS: usize = 5;
+
+/// Nothing worth a line: null, empty text or lists, and Graph's "none".
+fn is_empty(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::String(s) => s.trim().is_empty() || s == "none",
+        Value::Array(items) => items.iter().all(is_empty),
+        Value::Object(map) => map.values().all(is_empty),
+        _ => false,
+    }
+}
+
+/// The parts of one evidence record, `key: value`, record ids left out (the UI links them).
+fn item_parts(path: &str, value: &Value, depth: usize, parts: &mut Vec<String>) {
+    match value {
+        _ if is_empty(value) => {}
+        Value::Object(map) if depth < 3 => {
+            // Who, when, from where and why first; the rest after.
+            const FIRST: [&str; 12] = [
+                "time",
+                "user",
+                "ip",
+                "location",
+                "error_code",
+                "failure_reason",
+                "activity",
+                "initiator",
+                "targets",
+                "result",
+                "result_reason",
+                "app",
+            ];
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort_by_key(|k| FIRST.iter().position(|f| f == k).unwrap_or(FIRST.len()));
+            for key in keys {
+                let inner = &map[key];
+                if key == "record_id" || key == "id" {
+                    continue;
+                }
+                let key = escape::one_line(key, 60);
+                let child = if path.is_empty() { key } else { format!("{path}.{key}") };
+                item_parts(&child, inner, depth + 1, parts);
+            }
+        }
+        Value::Array(items) if items.iter().all(|i| !i.is_object() && !i.is_array()) => {
+            let texts: Vec<String> = items.iter().map(scalar_text).collect();
+            parts.push(format!("{path}: {}", texts.join(", ")));
+        }
+        Value::Array(items) if depth < 3 => {
+            for (i, inner) in items.iter().enumerate().take(MAX_RECORDS) {
+                item_parts(&format!("{path}[{}]", i + 1), inner, depth + 1, parts);
+            }
+        }
+        other => parts.push(format!("{path}: {}", scalar_text(other))),
     }
 }
 
@@ -375,7 +446,7 @@ pub(crate) mod tests {
     fn evidence_is_flat_bounded_and_single_line() {
         let facts = evidence(&hostile_alert().details);
         let find = |k: &str| facts.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-        assert_eq!(find("locations[1].city").as_deref(), Some("Sydney"));
+        assert_eq!(find("locations[2]").as_deref(), Some("city: Sydney · countryOrRegion: AU"));
         assert_eq!(find("speed_kmh").as_deref(), Some("16000.5"));
         assert_eq!(find("failure_reasons").as_deref(), Some("50126: Invalid username or password"));
         let top = evidence(
