@@ -61,6 +61,19 @@ async fn kill_9_while_sending_loses_nothing_and_repeats_at_most_one_message() ->
 
     let mut second = spawn(&t, &sim, ca.path())?;
     let outcome = async {
+        // The binary answers the NATS service protocol with its status document.
+        let subject = m365mon_bus::service::status_subject(&t.bus, "notifier");
+        let status = m365mon_testkit::eventually(Duration::from_secs(20), "the status endpoint", || {
+            let client = t.bus.client().clone();
+            let subject = subject.clone();
+            async move {
+                let reply = client.request(subject, "".into()).await.ok()?;
+                serde_json::from_slice::<serde_json::Value>(&reply.payload).ok()
+            }
+        })
+        .await?;
+        assert_eq!(status["service"], "notifier", "{status}");
+        assert_eq!(status["status"]["mail_transport"], "smtp", "{status}");
         // Every user's group is mailed (a group claimed by the killed process waits for its claim
         // to expire: 2 s × 2 + 5 s).
         m365mon_testkit::eventually(Duration::from_secs(60), "every group delivered", || {
