@@ -231,7 +231,7 @@ async fn status_reports_services_tenants_backlog_and_problems() -> anyhow::Resul
     let out = m365mon(&t, &["status"]);
     let table = text(&out.stdout);
     assert!(out.status.success());
-    for expected in ["Services", "detector", "not running", "tenant-s", "Dead letters 1", "Problems"] {
+    for expected in ["Services", "detector", "NOT RUNNING", "tenant-s", "Dead letters 1", "Problems"] {
         assert!(table.contains(expected), "{expected} missing from:\n{table}");
     }
     Ok(())

@@ -372,7 +372,7 @@ fn print_table(report: &Report) -> anyhow::Result<()> {
         services.add_row(vec![s.service.clone(), id, printable(&s.version, 20), place, summary]);
     }
     for missing in &report.missing_services {
-        services.add_row(vec![missing.clone(), "-".into(), "-".into(), "-".into(), "not running".red().to_string()]);
+        services.add_row(vec![missing.clone(), "-".into(), "-".into(), "-".into(), "NOT RUNNING".into()]);
     }
     writeln!(out, "{services}")?;
 
@@ -393,15 +393,9 @@ fn print_table(report: &Report) -> anyhow::Result<()> {
             // The most recent successful poll over the tenant's logs, and the worst lag.
             let last_poll = logs.values().filter_map(|l| l["last_success"].as_str()).max();
             let lag = logs.values().filter_map(|l| l["lag_seconds"].as_u64()).max();
+            // Plain text in cells: the table measures widths before colours would be stripped.
             let detector = match &t.detector {
-                Some(d) => {
-                    let state = d["state"].as_str().unwrap_or("?").replace('_', " ");
-                    match state.as_str() {
-                        "running" => state.green().to_string(),
-                        "failed" => state.red().to_string(),
-                        _ => state.yellow().to_string(),
-                    }
-                }
+                Some(d) => d["state"].as_str().unwrap_or("?").replace('_', " "),
                 None => "-".into(),
             };
             let backlog = match (t.backlog, t.in_progress) {
