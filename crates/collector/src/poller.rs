@@ -442,7 +442,13 @@ async fn fetch(
             Ok(page) => return Ok(page),
             Err(e) if e.is_retryable() && resumes < MAX_RESUMES => {
                 resumes += 1;
-                let wait = Duration::from_secs(5).saturating_mul(1 << resumes.min(6)).min(Duration::from_secs(300));
+                // A listing whose next links keep going stale starts over at once (waiting only
+                // ages the next skip token); other failures wait, growing to five minutes.
+                let wait = if matches!(e, GraphError::StaleNextLink(_)) {
+                    Duration::ZERO
+                } else {
+                    Duration::from_secs(5).saturating_mul(1 << resumes.min(6)).min(Duration::from_secs(300))
+                };
                 tracing::warn!(%tenant, %log, error = %e, resumes, wait_s = wait.as_secs(), "listing interrupted; resuming from the last good next link");
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}

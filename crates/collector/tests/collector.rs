@@ -22,9 +22,11 @@ fn options(slice_hours: i64, page_size: u32) -> CollectorOptions {
 async fn harsh_faults_every_served_record_exactly_once() -> anyhow::Result<()> {
     install_crypto();
     // Graph's throttle on a one-second window (instead of ten) keeps the test short.
+    // Stale skip tokens five times as often as in the profile, so a short run meets them.
     let faults = FaultConfig {
         throttle_window_seconds: 1.0,
         storm_retry_after_max_seconds: 2.0,
+        stale_skiptokens: 0.1,
         ..FaultConfig::profile(FaultProfile::Harsh)
     };
     let sim = GraphSim::start(SimConfig {
@@ -60,7 +62,7 @@ async fn harsh_faults_every_served_record_exactly_once() -> anyhow::Result<()> {
     let injected: u64 =
         stats["faults_injected"].as_object().map(|o| o.values().filter_map(|v| v.as_u64()).sum()).unwrap_or(0);
     assert!(injected > 10, "the harsh profile should have hit the collector: {stats}");
-    for fault in ["server_error", "truncate_body", "duplicate", "random_throttle"] {
+    for fault in ["server_error", "truncate_body", "duplicate", "random_throttle", "stale_skiptoken"] {
         assert!(stats["faults_injected"][fault].as_u64().unwrap_or(0) > 0, "no {fault} was injected: {stats}");
     }
     // Every kind of record went to its subject with its headers.
