@@ -129,25 +129,7 @@ pub struct Resolved {
     pub tenants: Vec<TenantSpec>,
 }
 
-/// Reads an environment variable, or the file named by `<NAME>_FILE` (trailing newline removed).
-pub fn secret_from_env(name: &str) -> anyhow::Result<Option<String>> {
-    let file_var = format!("{name}_FILE");
-    match (std::env::var(name).ok().filter(|v| !v.is_empty()), std::env::var_os(&file_var).filter(|v| !v.is_empty())) {
-        (Some(_), Some(_)) => bail!("set either {name} or {file_var}, not both"),
-        (Some(value), None) => Ok(Some(value)),
-        (None, Some(path)) => read_secret_file(Path::new(&path)).map(Some).with_context(|| file_var.clone()),
-        (None, None) => Ok(None),
-    }
-}
-
-fn read_secret_file(path: &Path) -> anyhow::Result<String> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let value = text.trim_end_matches(['\r', '\n']).to_string();
-    if value.is_empty() {
-        bail!("{} is empty", path.display());
-    }
-    Ok(value)
-}
+pub use m365mon_runtime::{read_secret_file, secret_from_env};
 
 /// An empty variable (`M365MON_TENANT_ID=` in a copied `.env`) means "not set".
 fn given<T: AsRef<std::ffi::OsStr>>(value: &Option<T>) -> Option<&T> {

@@ -108,22 +108,6 @@ fn humantime_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("'{text}' is not a duration such as 30s or 2m: {e}"))
 }
 
-/// A secret from the environment: `NAME`, or the file `NAME_FILE` names (trailing newline
-/// removed). Never from a flag, which `ps` would show.
-fn secret_from_env(name: &str) -> anyhow::Result<Option<String>> {
-    let value = std::env::var(name).ok().filter(|v| !v.is_empty());
-    let file = std::env::var(format!("{name}_FILE")).ok().filter(|v| !v.is_empty());
-    match (value, file) {
-        (Some(_), Some(_)) => bail!("set {name} or {name}_FILE, not both"),
-        (Some(value), None) => Ok(Some(value)),
-        (None, Some(path)) => {
-            let text = std::fs::read_to_string(&path).with_context(|| format!("{name}_FILE: cannot read {path}"))?;
-            Ok(Some(text.trim_end_matches(['\r', '\n']).to_string()))
-        }
-        (None, None) => Ok(None),
-    }
-}
-
 fn read_pem(path: &Option<PathBuf>, what: &str) -> anyhow::Result<Option<Vec<u8>>> {
     path.as_ref().map(|p| std::fs::read(p).with_context(|| format!("{what}: cannot read {}", p.display()))).transpose()
 }
@@ -139,9 +123,9 @@ fn graph_client(args: &Args, scope: Option<String>) -> anyhow::Result<GraphClien
         .clone()
         .or_else(|| args.client_id.clone())
         .context("no app for Graph: set M365MON_MAIL_CLIENT_ID or M365MON_CLIENT_ID")?;
-    let secret = match secret_from_env("M365MON_MAIL_CLIENT_SECRET")? {
+    let secret = match m365mon_runtime::secret_from_env("M365MON_MAIL_CLIENT_SECRET")? {
         Some(secret) => Some(secret),
-        None => secret_from_env("M365MON_CLIENT_SECRET")?,
+        None => m365mon_runtime::secret_from_env("M365MON_CLIENT_SECRET")?,
     };
     let credential = match (secret, &args.client_certificate_file) {
         (Some(secret), None) => ClientCredential::Secret(ClientSecret::new(secret)),
@@ -200,7 +184,7 @@ fn mail_transport(args: &Args) -> anyhow::Result<MailTransport> {
         }
         "smtp" => {
             let host = args.smtp_host.clone().context("M365MON_SMTP_HOST is not set")?;
-            let password = secret_from_env("M365MON_SMTP_PASSWORD")?;
+            let password = m365mon_runtime::secret_from_env("M365MON_SMTP_PASSWORD")?;
             let auth_mode = args
                 .smtp_auth
                 .clone()
