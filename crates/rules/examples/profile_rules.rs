@@ -1,16 +1,27 @@
 //! Times the engine with one rule at a time switched on, to see where the time goes.
 //!
-//! `cargo run --release -p m365mon-rules --example profile_rules`
+//! `cargo run --release -p m365mon-rules --example profile_rules [realistic|alert-heavy]`
+//! (default realistic; see `m365mon_rules::synth`). `ALL_ONLY=1` times all rules five times.
 
 use std::time::Instant;
 
 use m365mon_contracts::RuleId;
 use m365mon_contracts::settings::Settings;
 use m365mon_rules::Engine;
-use m365mon_rules::synth::{Generator, SynthOptions};
+use m365mon_rules::synth::{Generator, SynthOptions, Workload, realistic_step};
 
 fn main() {
-    let mut generator = Generator::new(SynthOptions { users: 10_000, seed: 7, ..SynthOptions::default() });
+    let workload = match std::env::args().nth(1).as_deref() {
+        Some("alert-heavy") => Workload::AlertHeavy,
+        Some("realistic") | None => Workload::Realistic,
+        Some(other) => {
+            eprintln!("unknown workload {other:?}: realistic or alert-heavy");
+            std::process::exit(2);
+        }
+    };
+    let step = if workload == Workload::Realistic { realistic_step(10_000) } else { SynthOptions::default().step };
+    let mut generator =
+        Generator::with_workload(SynthOptions { users: 10_000, seed: 7, step, ..SynthOptions::default() }, workload);
     let records: Vec<_> = (0..100_000).map(|_| generator.next_record()).collect();
     let run = |settings: Settings, label: &str| {
         let mut engine = Engine::new(settings);

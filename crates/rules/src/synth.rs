@@ -1,11 +1,25 @@
-//! A deterministic generator of realistic sign-in records, for benchmarks and load tests.
+//! A deterministic generator of sign-in records, for benchmarks and load tests.
 //!
-//! Same seed, same records, on every machine and in every version (the generator uses its own
-//! SplitMix64, not a library RNG whose streams may change). The records are shaped like Graph
-//! v1.0 `signIn` objects with the usual properties (about 1.5 KB of JSON each): users in home
-//! offices around the world, mostly successful interactive and non-interactive sign-ins, a
-//! sprinkle of typos, interrupts and MFA denials, the odd business trip, and a few attacks (a
-//! password spray, a brute force, an impossible trip) so every rule has work to do.
+//! Same seed, same workload, same records, on every machine and in every version (the generator
+//! uses its own SplitMix64, not a library RNG whose streams may change). The records are shaped
+//! like Graph v1.0 `signIn` objects with the usual properties (about 1.7 KB of JSON each). Two
+//! workloads ([`Workload`]):
+//!
+//! - **Realistic** ([`Generator::realistic`]): what a tenant's log looks like. Users sign in about
+//!   100 times a day across all sign-in types ([`realistic_step`]; research/performance.md G18,
+//!   G19: 50–200 per user per day), one in twenty interactively during working hours
+//!   (non-interactive token refreshes outnumber interactive sign-ins 10–50 times, G21). People
+//!   work the hours the default settings name (08:00–18:00 UTC, Monday to Friday); outside them
+//!   traffic is ten times sparser and almost all non-interactive (devices refreshing tokens;
+//!   one record in 200 is someone working late). The usual typos, interrupts and MFA denials,
+//!   and every 20,000 records a scripted attack (a password spray, a brute force or an
+//!   impossible trip). No single-record "business trips": a trip starts with a journey, not a
+//!   teleport between two sign-ins minutes apart.
+//! - **Alert-heavy** ([`Generator::new`], the original workload): everyone signs in
+//!   interactively one time in five, night and day, with the odd one-record business trip, so
+//!   `after_hours` and `impossible_travel` fire constantly: about one alert event per twenty
+//!   records. It is a stress test of incidents and rendering, and what the detector's tests
+//!   use; real tenants alert far less.
 
 use chrono::{DateTime, Utc};
 use m365mon_model::Record;
@@ -119,9 +133,32 @@ struct User {
     host: u8,
 }
 
+/// What kind of traffic a [`Generator`] produces (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workload {
+    /// A tenant's ordinary day: interactive sign-ins mostly in working hours, few alerts.
+    Realistic,
+    /// Interactive sign-ins round the clock and one-record trips: an alert event per twenty records.
+    AlertHeavy,
+}
+
+/// Sign-ins per user per day in the realistic workload (all sign-in types).
+pub const REALISTIC_SIGN_INS_PER_USER_PER_DAY: u32 = 100;
+
+/// The average step between records (the `step` of [`SynthOptions`]) at which `users` sign in
+/// [`REALISTIC_SIGN_INS_PER_USER_PER_DAY`] times a day in the realistic workload: the step is the
+/// working-hours one, and the other hours are ten times sparser.
+pub fn realistic_step(users: u32) -> std::time::Duration {
+    let per_day = f64::from(users.max(1)) * f64::from(REALISTIC_SIGN_INS_PER_USER_PER_DAY);
+    // Five weekdays of ten busy hours; the other hours count a tenth.
+    let busy_seconds_per_day = (5.0 * (10.0 + 14.0 / 10.0) + 2.0 * 24.0 / 10.0) / 7.0 * 3600.0;
+    std::time::Duration::from_secs_f64(busy_seconds_per_day / per_day)
+}
+
 /// An endless, deterministic stream of sign-in records in ascending event time.
 #[derive(Debug, Clone)]
 pub struct Generator {
+    workload: Workload,
     rng: SplitMix64,
     users: Vec<User>,
     options: SynthOptions,
@@ -140,7 +177,18 @@ enum Attack {
 }
 
 impl Generator {
+    /// The alert-heavy workload ([`Workload::AlertHeavy`]); unchanged since the first version, so
+    /// the same seed still gives the same records.
     pub fn new(options: SynthOptions) -> Generator {
+        Generator::with_workload(options, Workload::AlertHeavy)
+    }
+
+    /// The realistic workload ([`Workload::Realistic`]). Pace it with [`realistic_step`].
+    pub fn realistic(options: SynthOptions) -> Generator {
+        Generator::with_workload(options, Workload::Realistic)
+    }
+
+    pub fn with_workload(options: SynthOptions, workload: Workload) -> Generator {
         let mut rng = SplitMix64(options.seed ^ 0x6d36_356d_6f6e);
         let users = (0..options.users.max(1))
             .map(|i| User {
@@ -153,18 +201,27 @@ impl Generator {
             })
             .collect();
         let step = (options.step.as_micros() as Micros).max(1);
-        Generator { rng, users, time: micros(options.start), step, produced: 0, attack: None, options }
+        Generator { workload, rng, users, time: micros(options.start), step, produced: 0, attack: None, options }
     }
 
     /// The next record as Graph JSON.
     pub fn next_json(&mut self) -> Value {
-        // Irregular spacing around the average step, ten times sparser outside 06:00–18:00 UTC
-        // (the tenant's working day: most users work in Europe).
-        let hour = self.time.div_euclid(crate::time::HOUR).rem_euclid(24);
-        let sparse = if (6..18).contains(&hour) { 1.0 } else { 10.0 };
-        let jitter = (self.rng.unit() * 2.0 * self.step as f64 * sparse) as Micros;
-        self.time += jitter.max(1);
-        self.produced += 1;
+        match self.workload {
+            Workload::AlertHeavy => self.next_alert_heavy(),
+            Workload::Realistic => self.next_realistic(),
+        }
+    }
+
+    /// Whether `t` is in the working hours of the default settings (08:00–18:00 UTC, Mon–Fri).
+    fn working_time(t: Micros) -> bool {
+        let hour = t.div_euclid(crate::time::HOUR).rem_euclid(24);
+        // 1970-01-01 was a Thursday: day 0 + 3 is a Sunday ... so (days + 3) % 7 < 5 is Mon–Fri.
+        let weekday = (t.div_euclid(crate::time::DAY) + 3).rem_euclid(7);
+        weekday < 5 && (8..18).contains(&hour)
+    }
+
+    /// Starts a scripted attack every 20,000 records; returns its next record while one runs.
+    fn scripted_attack(&mut self) -> Option<Value> {
         if self.attack.is_none() && self.produced.is_multiple_of(20_000) {
             let pick = self.rng.below(3);
             let victim = self.rng.below(self.users.len() as u64) as usize;
@@ -174,24 +231,15 @@ impl Generator {
                 _ => (Attack::Travel(victim), 2),
             });
         }
-        if let Some((attack, left)) = self.attack {
-            self.attack = if left > 1 { Some((attack, left - 1)) } else { None };
-            return self.attack_record(attack, left);
-        }
-        // People work in their own daytime: a user whose local hour (from the office's
-        // longitude) is outside 08:00–17:00 is usually replaced by another.
-        let utc_hour = (self.time.div_euclid(crate::time::HOUR)).rem_euclid(24);
-        let mut u = self.rng.below(self.users.len() as u64) as usize;
-        for _ in 0..4 {
-            let offset = (CITIES[self.users[u].home].4 / 15.0).round() as i64;
-            let local = (utc_hour + offset).rem_euclid(24);
-            if (8..17).contains(&local) || self.rng.unit() < 0.05 {
-                break;
-            }
-            u = self.rng.below(self.users.len() as u64) as usize;
-        }
+        let (attack, left) = self.attack?;
+        self.attack = if left > 1 { Some((attack, left - 1)) } else { None };
+        Some(self.attack_record(attack, left))
+    }
+
+    /// A result code, reason and details: mostly success, some typos, interrupts, MFA denials.
+    fn result(&mut self) -> (i64, Option<&'static str>, Option<&'static str>) {
         let roll = self.rng.unit();
-        let (code, reason, details) = if roll < 0.93 {
+        if roll < 0.93 {
             (0, None, None)
         } else if roll < 0.96 {
             (
@@ -209,7 +257,50 @@ impl Generator {
                 Some("Authentication failed during strong authentication request."),
                 Some("MFA denied; user did not respond to mobile app notification"),
             )
-        };
+        }
+    }
+
+    fn next_realistic(&mut self) -> Value {
+        let working = Self::working_time(self.time);
+        let sparse = if working { 1.0 } else { 10.0 };
+        let jitter = (self.rng.unit() * 2.0 * self.step as f64 * sparse) as Micros;
+        self.time += jitter.max(1);
+        self.produced += 1;
+        if let Some(record) = self.scripted_attack() {
+            return record;
+        }
+        let u = self.rng.below(self.users.len() as u64) as usize;
+        let (code, reason, details) = self.result();
+        // Interactive one time in twenty at work; out of hours almost only devices refreshing tokens.
+        let interactive = self.rng.unit() < if working { 0.05 } else { 0.005 };
+        let (city, host) = (self.users[u].home, self.users[u].host);
+        self.sign_in(u, city, host, code, reason, details, interactive)
+    }
+
+    fn next_alert_heavy(&mut self) -> Value {
+        // Irregular spacing around the average step, ten times sparser outside 06:00–18:00 UTC
+        // (the tenant's working day: most users work in Europe).
+        let hour = self.time.div_euclid(crate::time::HOUR).rem_euclid(24);
+        let sparse = if (6..18).contains(&hour) { 1.0 } else { 10.0 };
+        let jitter = (self.rng.unit() * 2.0 * self.step as f64 * sparse) as Micros;
+        self.time += jitter.max(1);
+        self.produced += 1;
+        if let Some(record) = self.scripted_attack() {
+            return record;
+        }
+        // People work in their own daytime: a user whose local hour (from the office's
+        // longitude) is outside 08:00–17:00 is usually replaced by another.
+        let utc_hour = (self.time.div_euclid(crate::time::HOUR)).rem_euclid(24);
+        let mut u = self.rng.below(self.users.len() as u64) as usize;
+        for _ in 0..4 {
+            let offset = (CITIES[self.users[u].home].4 / 15.0).round() as i64;
+            let local = (utc_hour + offset).rem_euclid(24);
+            if (8..17).contains(&local) || self.rng.unit() < 0.05 {
+                break;
+            }
+            u = self.rng.below(self.users.len() as u64) as usize;
+        }
+        let (code, reason, details) = self.result();
         let interactive = self.rng.unit() < 0.2;
         // One in a thousand sign-ins happens on a business trip.
         let city =
@@ -357,5 +448,36 @@ mod tests {
         }
         let mut c = Generator::new(SynthOptions { users: 50, seed: 2, ..SynthOptions::default() });
         assert_ne!(a.next_json()["id"], c.next_json()["id"]);
+    }
+
+    #[test]
+    fn realistic_traffic_is_mostly_non_interactive_and_quiet_at_night() {
+        let options = SynthOptions { users: 1_000, step: realistic_step(1_000), ..SynthOptions::default() };
+        let (mut a, mut b) = (Generator::realistic(options.clone()), Generator::realistic(options));
+        let (mut night, mut night_interactive, mut day, mut day_interactive) = (0u32, 0u32, 0u32, 0u32);
+        let mut last = String::new();
+        for _ in 0..100_000 {
+            let record = a.next_json();
+            assert_eq!(record, b.next_json(), "same seed, same records");
+            let time = record["createdDateTime"].as_str().unwrap().to_string();
+            assert!(time >= last, "ascending event time");
+            let hour: u32 = time[11..13].parse().unwrap();
+            let interactive = record["isInteractive"].as_bool().unwrap();
+            if (8..18).contains(&hour) {
+                day += 1;
+                day_interactive += u32::from(interactive);
+            } else {
+                night += 1;
+                night_interactive += u32::from(interactive);
+            }
+            last = time;
+        }
+        // 100 sign-ins per user per day: 100,000 records of 1,000 users are about a day.
+        assert!(last.starts_with("2026-03-02") || last.starts_with("2026-03-03"), "{last}");
+        assert!(day > 0 && night > 0);
+        let (day_share, night_share) =
+            (f64::from(day_interactive) / f64::from(day), f64::from(night_interactive) / f64::from(night));
+        assert!((0.035..0.065).contains(&day_share), "interactive by day {day_share}");
+        assert!(night_share < 0.01, "interactive at night {night_share}");
     }
 }
