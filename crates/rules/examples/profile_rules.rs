@@ -1,7 +1,8 @@
 //! Times the engine with one rule at a time switched on, to see where the time goes.
 //!
 //! `cargo run --release -p m365mon-rules --example profile_rules [realistic|alert-heavy]`
-//! (default realistic; see `m365mon_rules::synth`). `ALL_ONLY=1` times all rules five times.
+//! (default realistic; see `m365mon_rules::synth`). `ALL_ONLY=1` times all rules five times;
+//! `RECORDS=n` sets the number of records (default 100,000).
 
 use std::time::Instant;
 
@@ -22,7 +23,8 @@ fn main() {
     let step = if workload == Workload::Realistic { realistic_step(10_000) } else { SynthOptions::default().step };
     let mut generator =
         Generator::with_workload(SynthOptions { users: 10_000, seed: 7, step, ..SynthOptions::default() }, workload);
-    let records: Vec<_> = (0..100_000).map(|_| generator.next_record()).collect();
+    let n: usize = std::env::var("RECORDS").ok().and_then(|n| n.parse().ok()).unwrap_or(100_000);
+    let records: Vec<_> = (0..n).map(|_| generator.next_record()).collect();
     let run = |settings: Settings, label: &str| {
         let mut engine = Engine::new(settings);
         let start = Instant::now();
@@ -35,7 +37,7 @@ fn main() {
     };
     run(Settings::default(), "all rules");
     if std::env::var_os("ALL_ONLY").is_some() {
-        for _ in 0..4 {
+        for _ in 0..std::env::var("REPEAT").ok().and_then(|n| n.parse().ok()).unwrap_or(4) {
             run(Settings::default(), "all rules");
         }
         return;

@@ -15,11 +15,13 @@ pub(crate) struct Config {
     enabled: [bool; 13],
     severity: [Severity; 13],
     exempt: [HashSet<String>; 13],
-    pub high_risk_countries: HashSet<String>,
+    /// Upper-case two-letter codes.
+    pub high_risk_countries: Vec<[u8; 2]>,
     pub admin_users: HashSet<String>,
     pub break_glass_users: HashSet<String>,
     pub legacy_client_apps: HashSet<String>,
-    pub legacy_user_agent_markers: Vec<String>,
+    /// Lower-case markers, each with a searcher for lower-cased user agents.
+    pub legacy_user_agent_markers: Vec<(String, memchr::memmem::Finder<'static>)>,
     pub sensitive_activities: HashSet<String>,
     pub lateness: Micros,
     pub realert: Micros,
@@ -37,8 +39,10 @@ fn lower_set(items: &[String]) -> HashSet<String> {
     items.iter().map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty()).collect()
 }
 
+/// The rule's position in [`RuleId::ALL`] (its declaration order; a test holds us to it).
+#[inline]
 pub(crate) fn index(rule: RuleId) -> usize {
-    RuleId::ALL.iter().position(|r| *r == rule).unwrap_or(0)
+    rule as usize
 }
 
 impl Config {
@@ -52,7 +56,14 @@ impl Config {
             enabled,
             severity,
             exempt,
-            high_risk_countries: settings.high_risk_countries.iter().map(|c| c.trim().to_ascii_uppercase()).collect(),
+            high_risk_countries: settings
+                .high_risk_countries
+                .iter()
+                .filter_map(|c| match c.trim().as_bytes() {
+                    [a, b] => Some([a.to_ascii_uppercase(), b.to_ascii_uppercase()]),
+                    _ => None,
+                })
+                .collect(),
             admin_users: lower_set(&settings.admin_users),
             break_glass_users: lower_set(&settings.break_glass_users),
             legacy_client_apps: lower_set(&settings.legacy_auth.client_apps),
@@ -62,6 +73,10 @@ impl Config {
                 .iter()
                 .map(|s| s.trim().to_lowercase())
                 .filter(|s| !s.is_empty())
+                .map(|m| {
+                    let finder = memchr::memmem::Finder::new(m.as_bytes()).into_owned();
+                    (m, finder)
+                })
                 .collect(),
             sensitive_activities: lower_set(&settings.sensitive_activities),
             lateness: minutes(settings.allowed_lateness_minutes),
@@ -99,10 +114,37 @@ impl Config {
 }
 
 /// Parses an Entra ID Protection risk level; `none`, `hidden` and unknown values are no level.
+#[inline]
 pub(crate) fn risk_level(text: Option<&str>) -> Option<RiskLevel> {
     let text = text?;
-    [("low", RiskLevel::Low), ("medium", RiskLevel::Medium), ("high", RiskLevel::High)]
-        .into_iter()
-        .find(|(name, _)| text.eq_ignore_ascii_case(name))
-        .map(|(_, level)| level)
+    // Nearly every record says `none`: one length check decides most.
+    match text.len() {
+        3 if text.eq_ignore_ascii_case("low") => Some(RiskLevel::Low),
+        6 if text.eq_ignore_ascii_case("medium") => Some(RiskLevel::Medium),
+        4 if text.eq_ignore_ascii_case("high") => Some(RiskLevel::High),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rule_index_is_the_position_in_all() {
+        for (i, rule) in RuleId::ALL.into_iter().enumerate() {
+            assert_eq!(index(rule), i, "{rule:?}");
+        }
+    }
+
+    #[test]
+    fn risk_levels() {
+        assert_eq!(risk_level(Some("High")), Some(RiskLevel::High));
+        assert_eq!(risk_level(Some("medium")), Some(RiskLevel::Medium));
+        assert_eq!(risk_level(Some("LOW")), Some(RiskLevel::Low));
+        for none in ["none", "hidden", "unknownFutureValue", "", "hig"] {
+            assert_eq!(risk_level(Some(none)), None, "{none}");
+        }
+        assert_eq!(risk_level(None), None);
+    }
 }

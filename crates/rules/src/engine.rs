@@ -118,6 +118,9 @@ impl Engine {
     /// Replaces the settings, keeping all state (windows, memories, open incidents).
     pub fn set_settings(&mut self, settings: Settings) {
         self.config = Config::new(settings);
+        for ts in self.tenants.values_mut() {
+            ts.hours = Default::default();
+        }
     }
 
     pub fn settings(&self) -> &Settings {
@@ -272,8 +275,12 @@ fn evaluate_sign_in(
     s: &SignInEvent<'_>,
     out: &mut Vec<AlertEvent>,
 ) {
-    let ip: Option<IpAddr> = s.ip_address.as_deref().and_then(|text| text.parse().ok());
-    let trusted = ip.is_some_and(|ip| env.cfg.settings.trusted_ips.iter().any(|net| net.contains(&ip)));
+    // Parsing the address costs more than most rules: only where it is used (trusted ranges,
+    // and the travel memory of successful interactive sign-ins).
+    let trusted_ips = &env.cfg.settings.trusted_ips;
+    let needs_ip = !trusted_ips.is_empty() || (s.interactive && s.outcome() == crate::codes::Outcome::Success);
+    let ip: Option<IpAddr> = if needs_ip { s.ip_address.as_deref().and_then(|text| text.parse().ok()) } else { None };
+    let trusted = ip.is_some_and(|ip| trusted_ips.iter().any(|net| net.contains(&ip)));
     rules::signin::evaluate(ts, env, stats, s, trusted, out);
     rules::bursts::evaluate(ts, env, stats, s, out);
     rules::location::evaluate(ts, env, stats, s, ip, trusted, out);
@@ -283,17 +290,23 @@ fn evaluate_sign_in(
 /// now and then sweeps expired state.
 fn maintain(ts: &mut TenantState, env: &Env<'_>, stats: &mut Stats, close_all: bool, out: &mut Vec<AlertEvent>) {
     let before = out.len();
-    let mut closed = Vec::new();
-    for (key, incident) in ts.incidents.iter_mut() {
-        if close_all || incident.close_at.saturating_add(env.cfg.lateness) < env.watermark {
-            incident.flush(env.tenant, env.cfg, env.watermark, out);
-            closed.push(key.clone());
-        } else {
-            incident.publish_if_due(env.tenant, env.cfg, env.watermark, out);
+    // Nothing closes and nothing is due before `next_due`: skip the incidents until then.
+    if close_all || ts.next_due.is_none_or(|due| env.watermark >= due) {
+        let mut closed = Vec::new();
+        let mut next_due = Micros::MAX;
+        for (key, incident) in ts.incidents.iter_mut() {
+            if close_all || incident.close_at.saturating_add(env.cfg.lateness) < env.watermark {
+                incident.flush(env.tenant, env.cfg, env.watermark, out);
+                closed.push(key.clone());
+            } else {
+                incident.publish_if_due(env.tenant, env.cfg, env.watermark, out);
+                next_due = next_due.min(incident.due(env.cfg));
+            }
         }
-    }
-    for key in closed {
-        ts.incidents.remove(&key);
+        for key in closed {
+            ts.incidents.remove(&key);
+        }
+        ts.next_due = Some(next_due);
     }
     stats.publications += (out.len() - before) as u64;
     if env.watermark >= ts.next_sweep {

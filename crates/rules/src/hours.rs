@@ -44,9 +44,71 @@ fn to_utc(tz: Tz, local: NaiveDateTime) -> Micros {
     micros(Utc.from_utc_datetime(&local))
 }
 
+/// The last answers of [`off_hours`], as UTC spans: the working interval or the off-hours
+/// period around the last time asked. Records come roughly in time order, so nearly every
+/// question falls into the span of the one before, and the calendar arithmetic is done once
+/// per period instead of once per sign-in. Valid for one time zone and one set of working
+/// hours: clear it when the settings change.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct HoursCache {
+    working: Option<(Micros, Micros)>,
+    off: Option<(Micros, Micros)>,
+}
+
+impl HoursCache {
+    /// Like [`off_hours`]: `None` within working hours, else the off-hours period as
+    /// `(period_start, period_end)`.
+    pub fn off_period(&mut self, tz: Tz, hours: &WorkingHours, t: Micros) -> Option<(Micros, Micros)> {
+        if self.working.is_some_and(|(start, end)| start <= t && t < end) {
+            return None;
+        }
+        if let Some((start, end)) = self.off.filter(|(start, end)| *start <= t && t < *end) {
+            return Some((start, end));
+        }
+        match off_hours(tz, hours, t) {
+            Some(off) => {
+                // Cache only spans that agree with the calculation at their edges (a period cut
+                // by a daylight-saving change is asked afresh each time).
+                let span = (off.period_start, off.period_end);
+                if span.0 <= t && t < span.1 && off_hours(tz, hours, span.0).is_some() {
+                    self.off = Some(span);
+                }
+                Some(span)
+            }
+            None => {
+                if let Some(span) = working_interval(tz, hours, t)
+                    && span.0 <= t
+                    && t < span.1
+                    && off_hours(tz, hours, span.0).is_none()
+                    && off_hours(tz, hours, span.1 - 1).is_none()
+                {
+                    self.working = Some(span);
+                }
+                None
+            }
+        }
+    }
+}
+
+/// The working interval holding `t` (which must be within working hours), as UTC.
+fn working_interval(tz: Tz, hours: &WorkingHours, t: Micros) -> Option<(Micros, Micros)> {
+    let local = datetime(t).with_timezone(&tz).naive_local();
+    let today = local.date();
+    (0..=1).find_map(|back| {
+        interval(hours, today - Duration::days(back))
+            .filter(|(start, end)| *start <= local && local < *end)
+            .map(|(start, end)| (to_utc(tz, start), to_utc(tz, end)))
+    })
+}
+
+/// A sign-in's wall-clock time in the zone.
+pub(crate) fn local_time(tz: Tz, t: Micros) -> NaiveDateTime {
+    datetime(t).with_timezone(&tz).naive_local()
+}
+
 /// `None` when `t` is within working hours; else the off-hours period.
 pub(crate) fn off_hours(tz: Tz, hours: &WorkingHours, t: Micros) -> Option<OffHours> {
-    let local = datetime(t).with_timezone(&tz).naive_local();
+    let local = local_time(tz, t);
     let today = local.date();
     // Inside an interval that started today or yesterday (night shifts)?
     for back in 0..=1 {
@@ -98,6 +160,32 @@ mod tests {
     }
 
     const WEEK: [Weekday; 5] = [Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri];
+
+    #[test]
+    fn the_cache_answers_as_the_calculation_does() {
+        // A year in 7-minute steps (with a few steps back), in zones with and without daylight
+        // saving, for day hours, night shifts and a single working day.
+        let cases = [
+            (chrono_tz::UTC, hours((8, 0), (18, 0), &WEEK)),
+            (chrono_tz::Europe::Berlin, hours((8, 0), (18, 0), &WEEK)),
+            (chrono_tz::America::New_York, hours((22, 0), (6, 0), &[Weekday::Mon, Weekday::Sat])),
+            (chrono_tz::America::New_York, hours((2, 30), (3, 30), &[Weekday::Sun])),
+            (chrono_tz::Australia::Lord_Howe, hours((0, 0), (1, 30), &WEEK)),
+            (chrono_tz::Europe::London, hours((9, 0), (9, 0), &WEEK)),
+            (chrono_tz::UTC, hours((8, 0), (18, 0), &[])),
+        ];
+        for (tz, h) in cases {
+            let mut cache = HoursCache::default();
+            let mut t = at("2026-01-01T00:00:00Z");
+            let mut step = 0u64;
+            while t < at("2027-01-02T00:00:00Z") {
+                let expected = off_hours(tz, &h, t).map(|o| (o.period_start, o.period_end));
+                assert_eq!(cache.off_period(tz, &h, t), expected, "{tz} {h:?} at {}", datetime(t));
+                step += 1;
+                t += if step.is_multiple_of(97) { -3 * 3_600_000_000 } else { 7 * 60_000_000 };
+            }
+        }
+    }
 
     #[test]
     fn berlin_working_hours_follow_daylight_saving() {

@@ -102,11 +102,11 @@ impl Facts {
 
     /// Adds an evidence item; `true` when it was not there yet.
     pub fn item(&mut self, time: Micros, id: &str, value: serde_json::Value) -> bool {
-        self.item_with(time, id, || value)
+        self.item_with(time, id, || value.to_string())
     }
 
-    /// Adds an evidence item built only if it is kept (the earliest [`MAX_ITEMS`] are).
-    pub fn item_with(&mut self, time: Micros, id: &str, value: impl FnOnce() -> serde_json::Value) -> bool {
+    /// Adds an evidence item, as JSON text built only if it is kept (the earliest [`MAX_ITEMS`] are).
+    pub fn item_with(&mut self, time: Micros, id: &str, json: impl FnOnce() -> String) -> bool {
         if self.items.len() >= MAX_ITEMS
             && self.items.last_key_value().is_some_and(|((t, i), _)| (*t, i.as_str()) <= (time, id))
         {
@@ -119,7 +119,7 @@ impl Facts {
         if self.items.len() >= MAX_ITEMS {
             self.items.pop_last();
         }
-        self.items.insert(key, value().to_string().into_boxed_str());
+        self.items.insert(key, json().into_boxed_str());
         true
     }
 
@@ -252,6 +252,17 @@ impl Incident {
             + self.facts.items.iter().map(|((_, id), text)| id.len() + text.len() + 64).sum::<usize>()
             + strings
             + self.facts.attempts.capacity() * 9
+    }
+
+    /// When maintenance must next look at this incident: when its unpublished growth may be
+    /// published, or when it closes.
+    pub fn due(&self, cfg: &Config) -> Micros {
+        let close = self.close_at.saturating_add(cfg.lateness);
+        match self.last_published {
+            Some(last) if self.dirty && !self.members.is_empty() => close.min(last.saturating_add(cfg.realert)),
+            None if self.dirty && !self.members.is_empty() => Micros::MIN,
+            _ => close,
+        }
     }
 
     /// Publishes now if allowed (first publication, or the re-alert interval has passed).

@@ -3,8 +3,11 @@
 //! `details`. Text from records (names, user agents, cities) is data here: the notifier escapes
 //! it for HTML and mail.
 
+use std::borrow::Cow;
+
 use chrono_tz::Tz;
 use m365mon_contracts::RuleId;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::config::Config;
@@ -25,12 +28,18 @@ pub(crate) struct Rendered {
 }
 
 fn clip(text: &str) -> String {
-    if text.chars().count() <= MAX_TEXT {
-        return text.to_string();
+    clipped(text).into_owned()
+}
+
+/// [`clip`] without a copy when the text is short enough.
+fn clipped(text: &str) -> Cow<'_, str> {
+    // Cheap test first: no more bytes than the limit means no more characters either.
+    if text.len() <= MAX_TEXT || text.chars().count() <= MAX_TEXT {
+        return Cow::Borrowed(text);
     }
     let mut out: String = text.chars().take(MAX_TEXT).collect();
     out.push('…');
-    out
+    Cow::Owned(out)
 }
 
 /// "City, State, CC" from what Graph knows.
@@ -44,28 +53,57 @@ fn when(t: Micros, tz: Tz) -> String {
     datetime(t).with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string()
 }
 
-/// One sign-in as evidence.
-pub(crate) fn sign_in_item(s: &SignInEvent<'_>, _cfg: &Config) -> Value {
-    json!({
-        "time": datetime(s.time).to_rfc3339(),
-        "record_id": s.id,
-        "user": s.user_principal_name.as_deref().or(s.service_principal.as_deref()),
-        "error_code": s.error_code,
-        "failure_reason": s.failure_reason.as_deref().map(clip),
-        "additional_details": s.additional_details.as_deref().map(clip),
-        "ip": s.ip_address,
-        "location": place(s),
-        "app": s.app_display_name,
-        "client_app": s.client_app_used,
-        "user_agent": s.user_agent.as_deref().map(clip),
-        "interactive": s.interactive,
-        "risk_level_during_sign_in": s.risk_level_during_sign_in,
-        "risk_level_aggregated": s.risk_level_aggregated,
-        "risk_state": s.risk_state,
-        "risk_detail": s.risk_detail,
-        "risk_event_types": s.risk_event_types,
-        "authentication_requirement": s.authentication_requirement,
-    })
+/// One sign-in as evidence: its fields in alphabetical order, so the text is the same as the
+/// JSON object of these fields written by serde_json (whose objects are sorted maps).
+#[derive(Serialize)]
+struct SignInItem<'a> {
+    additional_details: Option<Cow<'a, str>>,
+    app: Option<&'a str>,
+    authentication_requirement: Option<&'a str>,
+    client_app: Option<&'a str>,
+    error_code: Option<i64>,
+    failure_reason: Option<Cow<'a, str>>,
+    interactive: bool,
+    ip: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    local_time: Option<&'a str>,
+    location: Option<String>,
+    record_id: &'a str,
+    risk_detail: Option<&'a str>,
+    risk_event_types: &'a [Cow<'a, str>],
+    risk_level_aggregated: Option<&'a str>,
+    risk_level_during_sign_in: Option<&'a str>,
+    risk_state: Option<&'a str>,
+    time: String,
+    user: Option<&'a str>,
+    user_agent: Option<Cow<'a, str>>,
+}
+
+/// One sign-in as evidence (JSON text), with its local time for `after_hours`.
+pub(crate) fn sign_in_item(s: &SignInEvent<'_>, local_time: Option<&str>) -> String {
+    let item = SignInItem {
+        additional_details: s.additional_details.as_deref().map(clipped),
+        app: s.app_display_name.as_deref(),
+        authentication_requirement: s.authentication_requirement.as_deref(),
+        client_app: s.client_app_used.as_deref(),
+        error_code: s.error_code,
+        failure_reason: s.failure_reason.as_deref().map(clipped),
+        interactive: s.interactive,
+        ip: s.ip_address.as_deref(),
+        local_time,
+        location: place(s),
+        record_id: &s.id,
+        risk_detail: s.risk_detail.as_deref(),
+        risk_event_types: &s.risk_event_types,
+        risk_level_aggregated: s.risk_level_aggregated.as_deref(),
+        risk_level_during_sign_in: s.risk_level_during_sign_in.as_deref(),
+        risk_state: s.risk_state.as_deref(),
+        time: datetime(s.time).to_rfc3339(),
+        user: s.user_principal_name.as_deref().or(s.service_principal.as_deref()),
+        user_agent: s.user_agent.as_deref().map(clipped),
+    };
+    // Serialising borrowed text and numbers cannot fail.
+    serde_json::to_string(&item).unwrap_or_default()
 }
 
 /// A target's name for people: UPN, else display name, else id.
@@ -170,10 +208,6 @@ fn plural(n: u64, one: &str, many: &str) -> String {
     if n == 1 { format!("1 {one}") } else { format!("{n} {many}") }
 }
 
-fn items(incident: &Incident) -> Value {
-    Value::Array(incident.facts.item_values().collect())
-}
-
 fn common(incident: &Incident) -> serde_json::Map<String, Value> {
     let mut m = serde_json::Map::new();
     m.insert("records".into(), json!(incident.count()));
@@ -194,6 +228,8 @@ pub(crate) fn render(incident: &Incident, cfg: &Config) -> Rendered {
     let attempts = incident.facts.attempts.len() as u64;
     let ips = top(incident, "ips");
     let mut d = common(incident);
+    // The evidence items, parsed once.
+    let mut items: Vec<Value> = incident.facts.item_values().collect();
     let (title, summary) = match incident.rule {
         RuleId::FailedLogins => {
             let fl = &cfg.settings.failed_logins;
@@ -313,12 +349,8 @@ pub(crate) fn render(incident: &Incident, cfg: &Config) -> Rendered {
             let days: Vec<String> = wh.days.iter().map(|d| d.to_string()).collect();
             let hours =
                 format!("{} {}–{} {}", days.join(" "), wh.start.format("%H:%M"), wh.end.format("%H:%M"), tz.name());
-            let first_local = incident
-                .facts
-                .item_values()
-                .next()
-                .and_then(|v| v["local_time"].as_str().map(str::to_string))
-                .unwrap_or_default();
+            let first_local =
+                items.first().and_then(|v| v["local_time"].as_str().map(str::to_string)).unwrap_or_default();
             d.insert("working_hours".into(), json!(hours));
             d.insert("timezone".into(), json!(tz.name()));
             let summary = format!(
@@ -347,14 +379,14 @@ pub(crate) fn render(incident: &Incident, cfg: &Config) -> Rendered {
             (format!("Privileged account {user} signed in"), summary)
         }
         RuleId::ImpossibleTravel => {
-            let fastest = incident
-                .facts
-                .item_values()
+            let fastest = items
+                .iter()
                 .max_by(|a, b| {
                     let sa = a["speed_kmh"].as_f64().unwrap_or(0.0);
                     let sb = b["speed_kmh"].as_f64().unwrap_or(0.0);
                     sa.total_cmp(&sb)
                 })
+                .cloned()
                 .unwrap_or(Value::Null);
             let describe = |p: &Value| {
                 let city = p["city"].as_str().unwrap_or("");
@@ -371,7 +403,7 @@ pub(crate) fn render(incident: &Incident, cfg: &Config) -> Rendered {
             d.insert("max_speed_kmh".into(), json!(it.max_speed_kmh));
             d.insert("min_distance_km".into(), json!(it.min_distance_km));
             d.insert("fastest".into(), fastest.clone());
-            d.insert("legs".into(), items(incident));
+            d.insert("legs".into(), Value::Array(std::mem::take(&mut items)));
             let from_short = from.split(" (").next().unwrap_or("").to_string();
             let to_short = to.split(" (").next().unwrap_or("").to_string();
             let summary = format!(
@@ -387,7 +419,7 @@ pub(crate) fn render(incident: &Incident, cfg: &Config) -> Rendered {
             let activity = incident.facts.labels.get("activity").cloned().unwrap_or_default();
             let targets = top(incident, "targets");
             let initiator = incident.subject.split_once('|').map(|(_, who)| who.to_string()).unwrap_or_default();
-            let change = role_or_property(incident);
+            let change = role_or_property(&items);
             d.insert("activity".into(), json!(activity));
             d.insert("initiator".into(), json!(initiator));
             d.insert("targets".into(), top_json(incident, "targets"));
@@ -487,15 +519,15 @@ pub(crate) fn render(incident: &Incident, cfg: &Config) -> Rendered {
             }
         }
         let key = if matches!(incident.rule, RuleId::SensitiveChange) { "changes" } else { "events" };
-        d.insert(key.into(), items(incident));
+        d.insert(key.into(), Value::Array(items));
     }
     Rendered { title, summary, details: Value::Object(d) }
 }
 
 /// For role and property changes: "Role.DisplayName → Global Administrator".
-fn role_or_property(incident: &Incident) -> Option<String> {
+fn role_or_property(items: &[Value]) -> Option<String> {
     let mut parts = Vec::new();
-    for item in incident.facts.item_values() {
+    for item in items {
         for target in item["targets"].as_array().into_iter().flatten() {
             for p in target["modified_properties"].as_array().into_iter().flatten() {
                 let name = p["name"].as_str().unwrap_or("");

@@ -27,7 +27,16 @@ pub(crate) struct TenantState {
     #[serde(with = "crate::serde_vec")]
     pub incidents: BTreeMap<IncidentKey, Incident>,
     pub next_maintenance: Micros,
+    /// The earliest event time at which an open incident closes or has growth due for
+    /// publication: maintenance skips the incidents until then. Not part of a snapshot (0 after
+    /// a restore: the first maintenance looks at every incident and sets it again).
+    #[serde(skip)]
+    pub next_due: Option<Micros>,
     pub next_sweep: Micros,
+    /// `after_hours`: the last working interval and off-hours period (settings-dependent; not
+    /// part of a snapshot, cleared when the settings change).
+    #[serde(skip)]
+    pub hours: crate::hours::HoursCache,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -163,6 +172,13 @@ fn parse_guid(id: &str) -> Option<[u8; 16]> {
         nibbles += 1;
     }
     Some(out)
+}
+
+/// Notes in a tenant's `next_due` that maintenance must look at the incidents by `t`.
+pub(crate) fn due_by(next_due: &mut Option<Micros>, t: Micros) {
+    if let Some(due) = next_due {
+        *due = (*due).min(t);
+    }
 }
 
 /// Pushes without the usual doubling: most users have one or two countries and a handful of

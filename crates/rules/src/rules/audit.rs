@@ -58,7 +58,7 @@ pub(crate) fn evaluate(
                         f.count("targets", &name);
                     }
                 }
-                f.item_with(a.time, &a.id, || render::change_item(a));
+                f.item_with(a.time, &a.id, || render::change_item(a).to_string());
             },
             out,
         );
@@ -89,7 +89,7 @@ pub(crate) fn evaluate(
                     if let Some(activity) = &a.activity {
                         f.count("activities", activity);
                     }
-                    f.item_with(a.time, &a.id, || render::change_item(a));
+                    f.item_with(a.time, &a.id, || render::change_item(a).to_string());
                 },
                 out,
             );

@@ -95,7 +95,7 @@ fn add_hot(
         // Open until the day's end plus the window: a span that starts before midnight can turn
         // hot just after it.
         let close_at = day + DAY + width;
-        let incident =
+        let (incident, _) =
             super::incident(ts, env, stats, rule, subject.to_string(), day, close_at, user, hot.time, &hot.id);
         if !incident.add_member(hot.time, &hot.id, hot.ip_address.as_deref()) {
             continue;
@@ -110,7 +110,7 @@ fn add_hot(
         if hot.error_code == Some(LOCKOUT_CODE) {
             f.count("lockouts", &hot.id);
         }
-        f.item_with(hot.time, &hot.id, || render::sign_in_item(&hot, env.cfg));
+        f.item_with(hot.time, &hot.id, || render::sign_in_item(&hot, None));
         let key = (incident.rule, incident.subject.clone(), incident.window_start);
         if !touched.contains(&key) {
             touched.push(key);
@@ -119,7 +119,7 @@ fn add_hot(
     for (rule, subject, window_start) in touched {
         let key = crate::incident::IncidentKey { rule, subject, window_start };
         if let Some(incident) = ts.incidents.get_mut(&key) {
-            super::publish(incident, env, stats, out);
+            super::publish(incident, &mut ts.next_due, env, stats, out);
         }
     }
 }

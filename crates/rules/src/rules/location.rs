@@ -90,7 +90,7 @@ pub(crate) fn evaluate(
                 for known in &found.known {
                     f.note("known_countries", known);
                 }
-                f.item_with(evidence.time, &evidence.id, || render::sign_in_item(&evidence, cfg));
+                f.item_with(evidence.time, &evidence.id, || render::sign_in_item(&evidence, None));
             },
             out,
         );
@@ -108,8 +108,8 @@ pub(crate) fn evaluate(
             let first = evidence(s);
             incident.add_member(first.time, &first.id, first.ip_address.as_deref());
             incident.facts.sign_in(&first);
-            incident.facts.item_with(first.time, &first.id, || render::sign_in_item(&first, cfg));
-            super::publish(incident, env, stats, out);
+            incident.facts.item_with(first.time, &first.id, || render::sign_in_item(&first, None));
+            super::publish(incident, &mut ts.next_due, env, stats, out);
         }
     }
     for (code, window_start, known) in known_updates {
@@ -122,13 +122,13 @@ pub(crate) fn evaluate(
             && incident.facts.note("known_countries", &known)
         {
             incident.mark_changed();
-            super::publish(incident, env, stats, out);
+            super::publish(incident, &mut ts.next_due, env, stats, out);
         }
     }
     for leg in legs {
         let day = utc_day(leg.later_time);
         let ip_text = ip.map(|ip| ip.to_string());
-        let incident = super::incident(
+        let (incident, next_due) = super::incident(
             ts,
             env,
             stats,
@@ -149,7 +149,7 @@ pub(crate) fn evaluate(
         incident.facts.maximum("distance_km", leg.distance_km);
         if a || b || c {
             incident.mark_changed();
-            super::publish(incident, env, stats, out);
+            super::publish(incident, next_due, env, stats, out);
         }
     }
 }
@@ -292,7 +292,6 @@ fn sight(state: &mut UserState, cfg: &crate::config::Config, s: &SignInEvent<'_>
     // the result is the same whichever of the pair came first.
     let (lat, lon) = (f64::from(lat as f32), f64::from(lon as f32));
     let country = country_code(s).unwrap_or(*b"--");
-    let ip_text = ip.map(|ip| ip.to_string());
     let id = CompactId::new(&s.id);
     if state.sightings.iter().any(|p| p.t == s.time && p.id == id) {
         return Vec::new(); // the same record again
@@ -317,7 +316,7 @@ fn sight(state: &mut UserState, cfg: &crate::config::Config, s: &SignInEvent<'_>
         let here = json!({
             "time": datetime(s.time).to_rfc3339(),
             "record_id": s.id,
-            "ip": ip_text,
+            "ip": ip.map(|ip| ip.to_string()),
             "city": s.city,
             "country": code_text(country),
             "latitude": round4(lat),

@@ -56,26 +56,40 @@ pub(crate) fn incident<'t>(
     user: Option<&str>,
     record_time: Micros,
     record_id: &str,
-) -> &'t mut Incident {
+) -> (&'t mut Incident, &'t mut Option<Micros>) {
     let (key, close_at) = if close_at.saturating_add(env.cfg.lateness) < env.watermark {
         stats.late_alone += 1;
         (IncidentKey { rule, subject: format!("{subject}#{record_id}"), window_start: record_time }, record_time)
     } else {
         (IncidentKey { rule, subject, window_start }, close_at)
     };
-    if !ts.incidents.contains_key(&key) {
-        *stats.incidents.entry(rule).or_insert(0) += 1;
-        let incident = Incident::new(env.tenant, &key, close_at, user.map(str::to_lowercase));
-        ts.incidents.insert(key.clone(), incident);
-    }
-    ts.incidents.get_mut(&key).expect("inserted above")
+    let TenantState { incidents, next_due, .. } = ts;
+    let incident = match incidents.entry(key) {
+        std::collections::btree_map::Entry::Occupied(found) => found.into_mut(),
+        std::collections::btree_map::Entry::Vacant(slot) => {
+            *stats.incidents.entry(rule).or_insert(0) += 1;
+            let incident = Incident::new(env.tenant, slot.key(), close_at, user.map(str::to_lowercase));
+            // The new incident closes no later than this: maintenance must look by then.
+            crate::state::due_by(next_due, close_at.saturating_add(env.cfg.lateness));
+            slot.insert(incident)
+        }
+    };
+    (incident, next_due)
 }
 
-/// Publishes an incident's growth when due, counting publications.
-pub(crate) fn publish(incident: &mut Incident, env: &Env<'_>, stats: &mut Stats, out: &mut Vec<AlertEvent>) {
+/// Publishes an incident's growth when due, counting publications, and notes in `next_due`
+/// (the tenant's) when maintenance must look at it again.
+pub(crate) fn publish(
+    incident: &mut Incident,
+    next_due: &mut Option<Micros>,
+    env: &Env<'_>,
+    stats: &mut Stats,
+    out: &mut Vec<AlertEvent>,
+) {
     let before = out.len();
     incident.publish_if_due(env.tenant, env.cfg, env.watermark, out);
     stats.publications += (out.len() - before) as u64;
+    crate::state::due_by(next_due, incident.due(env.cfg));
 }
 
 /// Adds a record to the incident `(rule, subject, window_start)` (see [`incident`]) and
@@ -94,9 +108,10 @@ pub(crate) fn add_to_incident(
     fill: impl FnOnce(&mut Facts),
     out: &mut Vec<AlertEvent>,
 ) {
-    let incident = incident(ts, env, stats, rule, subject, window_start, close_at, user, member.time, member.record_id);
+    let (incident, next_due) =
+        incident(ts, env, stats, rule, subject, window_start, close_at, user, member.time, member.record_id);
     if incident.add_member(member.time, member.record_id, member.ip) {
         fill(&mut incident.facts);
-        publish(incident, env, stats, out);
+        publish(incident, next_due, env, stats, out);
     }
 }

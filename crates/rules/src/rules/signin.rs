@@ -10,7 +10,7 @@ use crate::Stats;
 use crate::codes::Outcome;
 use crate::config::risk_level;
 use crate::event::SignInEvent;
-use crate::hours::off_hours;
+use crate::hours::local_time;
 use crate::render;
 use crate::state::TenantState;
 use crate::time::{DAY, utc_day};
@@ -59,7 +59,7 @@ pub(crate) fn evaluate(
             |f| {
                 f.sign_in(s);
                 f.count("kinds", "sign-in");
-                f.item_with(s.time, &s.id, || render::sign_in_item(s, cfg));
+                f.item_with(s.time, &s.id, || render::sign_in_item(s, None));
             },
             out,
         );
@@ -94,7 +94,7 @@ pub(crate) fn evaluate(
                 if let Some(state) = &s.risk_state {
                     f.count("risk_states", state);
                 }
-                f.item_with(s.time, &s.id, || render::sign_in_item(s, cfg));
+                f.item_with(s.time, &s.id, || render::sign_in_item(s, None));
             },
             out,
         );
@@ -119,7 +119,7 @@ pub(crate) fn evaluate(
             member(),
             |f| {
                 f.sign_in(s);
-                f.item_with(s.time, &s.id, || render::sign_in_item(s, cfg));
+                f.item_with(s.time, &s.id, || render::sign_in_item(s, None));
             },
             out,
         );
@@ -149,7 +149,7 @@ pub(crate) fn evaluate(
             |f| {
                 f.sign_in(s);
                 f.count("legacy_protocols", &protocol);
-                f.item_with(s.time, &s.id, || render::sign_in_item(s, cfg));
+                f.item_with(s.time, &s.id, || render::sign_in_item(s, None));
             },
             out,
         );
@@ -161,10 +161,14 @@ pub(crate) fn evaluate(
     // country, unless from a trusted range.
     if !trusted_ip
         && cfg.enabled(RuleId::HighRiskCountry)
-        && let Some(country) = s.country.as_deref().filter(|c| c.len() == 2).map(|c| c.to_ascii_uppercase())
-        && cfg.high_risk_countries.contains(&country)
+        && let Some(code) = s.country.as_deref().and_then(|c| match c.as_bytes() {
+            [a, b] => Some([a.to_ascii_uppercase(), b.to_ascii_uppercase()]),
+            _ => None,
+        })
+        && cfg.high_risk_countries.contains(&code)
         && cfg.applies(RuleId::HighRiskCountry, upn, user_id)
     {
+        let country = String::from_utf8_lossy(&code).into_owned();
         let user = user.to_lowercase();
         let subject = format!("{user}|{country}");
         add_to_incident(
@@ -180,7 +184,7 @@ pub(crate) fn evaluate(
             |f| {
                 f.sign_in(s);
                 f.labels.insert("country".into(), country.clone());
-                f.item_with(s.time, &s.id, || render::sign_in_item(s, cfg));
+                f.item_with(s.time, &s.id, || render::sign_in_item(s, None));
             },
             out,
         );
@@ -213,7 +217,7 @@ pub(crate) fn evaluate(
                 if let Some(req) = &s.authentication_requirement {
                     f.count("authentication_requirements", req);
                 }
-                f.item_with(s.time, &s.id, || render::sign_in_item(s, cfg));
+                f.item_with(s.time, &s.id, || render::sign_in_item(s, None));
             },
             out,
         );
@@ -221,27 +225,26 @@ pub(crate) fn evaluate(
 
     // after_hours: a successful interactive sign-in outside working hours, in the zone.
     if cfg.enabled(RuleId::AfterHours)
-        && let Some(off) = off_hours(cfg.settings.timezone, &cfg.settings.working_hours, s.time)
+        && let Some((period_start, period_end)) =
+            ts.hours.off_period(cfg.settings.timezone, &cfg.settings.working_hours, s.time)
         && cfg.applies(RuleId::AfterHours, upn, user_id)
     {
         let user = user.to_lowercase();
-        let local = off.local.format("%a %Y-%m-%d %H:%M").to_string();
         add_to_incident(
             ts,
             env,
             stats,
             RuleId::AfterHours,
             user.clone(),
-            off.period_start,
-            off.period_end,
+            period_start,
+            period_end,
             Some(&user),
             member(),
             |f| {
                 f.sign_in(s);
                 f.item_with(s.time, &s.id, || {
-                    let mut item = render::sign_in_item(s, cfg);
-                    item["local_time"] = local.into();
-                    item
+                    let local = local_time(cfg.settings.timezone, s.time).format("%a %Y-%m-%d %H:%M").to_string();
+                    render::sign_in_item(s, Some(&local))
                 });
             },
             out,
@@ -291,8 +294,23 @@ fn legacy_protocol(s: &SignInEvent<'_>, cfg: &crate::config::Config) -> Option<S
         return Some(app.to_string());
     }
     let ua = s.user_agent.as_deref()?;
+    if cfg.legacy_user_agent_markers.is_empty() {
+        return None;
+    }
+    // Markers are matched ignoring ASCII case: search the lower-cased user agent (on the stack
+    // unless it is unusually long) with each marker's SIMD searcher.
+    let mut stack = [0u8; 512];
+    let mut heap = Vec::new();
+    let lower: &mut [u8] = if ua.len() <= stack.len() {
+        &mut stack[..ua.len()]
+    } else {
+        heap.resize(ua.len(), 0);
+        &mut heap
+    };
+    lower.copy_from_slice(ua.as_bytes());
+    lower.make_ascii_lowercase();
     cfg.legacy_user_agent_markers
         .iter()
-        .find(|m| ua.as_bytes().windows(m.len()).any(|w| w.eq_ignore_ascii_case(m.as_bytes())))
-        .map(|m| format!("user agent {m}"))
+        .find(|(_, finder)| finder.find(lower).is_some())
+        .map(|(m, _)| format!("user agent {m}"))
 }
