@@ -93,6 +93,10 @@
 //! UTF-16 text (reported with a hint to convert it) and test-case wrappers around records (such
 //! as Panther's `{"log": {…}}`; unwrap them and use [`parse_record`]).
 //!
+//! [`RecordReader::for_each_view`] reads plain Graph sign-ins as lean borrowed [`SignInView`]s
+//! (only the properties detection reads; see [`view`]) and everything else in full: the fast
+//! path of `m365mon scan`.
+//!
 //! The raw API ([`split_page`], [`parse_record`], [`parse_record_detailed`]) serves the collector
 //! and graph-sim: a page body split into its records' exact JSON text plus `@odata.nextLink`, and
 //! one record parsed at a time.
@@ -104,15 +108,17 @@ pub mod record;
 mod shape;
 pub mod signin;
 pub mod time;
+pub mod view;
 
 pub use audit::{
     AppIdentity, AuditActivityInitiator, DirectoryAudit, KeyValue, LinkableIdentifiers, ModifiedProperty,
     TargetResource, TokenDetails, UserIdentity,
 };
 pub use read::{
-    GraphPage, PageError, ReadError, ReadItem, RecordError, RecordReader, SourceFormat, parse_record,
+    GraphPage, PageError, ReadError, ReadItem, RecordError, RecordReader, SourceFormat, ViewItem, parse_record,
     parse_record_detailed, split_page,
 };
 pub use record::{Record, RecordKind, SignInEventType};
 pub use shape::{ParsedRecord, RecordShape};
 pub use signin::{GeoCoordinates, SignIn, SignInLocation, SignInStatus};
+pub use view::SignInView;

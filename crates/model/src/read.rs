@@ -18,6 +18,7 @@
 //! body or one record at a time, for code that must forward records exactly as Microsoft sent them.
 
 use std::io::Read;
+use std::ops::ControlFlow;
 
 use serde_json::{Map, Value};
 
@@ -65,6 +66,35 @@ impl ReadItem {
     pub fn envelope_value(&self, key: &str) -> Option<&Value> {
         let envelope = self.envelope.as_deref()?;
         envelope.get(key).or_else(|| envelope.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v))
+    }
+}
+
+/// A record handed over by [`RecordReader::for_each_view`].
+// The view lives on the stack for one call; boxing it would cost an allocation per record.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum ViewItem<'a> {
+    /// A plain Graph sign-in, read the lean way ([`crate::view`]): borrowed from the reader's
+    /// buffer, so it lives only for the call.
+    SignIn {
+        view: crate::SignInView<'a>,
+        /// 1-based number of the record within the source (bad records are counted too).
+        record_number: u64,
+        /// Byte offset of the record in the source.
+        byte_offset: u64,
+    },
+    /// Any other record (an audit, an Event Hub or Log Analytics record, a sign-in with odd
+    /// values, every CSV row), read in full.
+    Full(ReadItem),
+}
+
+impl ViewItem<'_> {
+    /// 1-based number of the record within the source.
+    pub fn record_number(&self) -> u64 {
+        match self {
+            ViewItem::SignIn { record_number, .. } => *record_number,
+            ViewItem::Full(item) => item.record_number,
+        }
     }
 }
 
@@ -249,34 +279,87 @@ impl<R: Read> RecordReader<R> {
     }
 
     fn error(&mut self, failure: Failure) -> ReadError {
-        let record_number = if failure.counts_as_record {
-            self.record_number += 1;
-            self.record_number
-        } else {
-            self.record_number + 1
-        };
-        ReadError {
-            source_name: self.source_name.clone(),
-            record_number,
-            reason: failure.reason,
-            line: failure.line,
-            byte_offset: failure.byte_offset,
-        }
+        numbered_error(&mut self.record_number, &self.source_name, failure)
     }
 
     fn item(&mut self, parsed: Parsed) -> ReadItem {
-        self.record_number += 1;
-        let Parsed { record, byte_offset, line } = parsed;
-        ReadItem {
-            record: record.record,
-            record_number: self.record_number,
-            shape: record.shape,
-            event_type: record.event_type,
-            tenant_id: record.tenant_id,
-            envelope: record.envelope,
-            byte_offset,
-            line,
+        numbered_item(&mut self.record_number, parsed)
+    }
+
+    /// Reads every record (or what is left of the source), handing each to `f` in order, and
+    /// stops early when `f` breaks. Plain Graph sign-ins come as lean borrowed views
+    /// ([`ViewItem::SignIn`], see [`crate::view`]: several times cheaper than the full model),
+    /// everything else as [`ReadItem`]s; errors and numbering as with the iterator.
+    ///
+    /// For code that needs only what detection reads (`m365mon scan`); code that keeps or
+    /// forwards records uses the iterator.
+    pub fn for_each_view(
+        &mut self,
+        mut f: impl FnMut(Result<ViewItem<'_>, ReadError>) -> ControlFlow<()>,
+    ) -> ControlFlow<()> {
+        loop {
+            match &mut self.state {
+                State::Start(reader) => {
+                    let Some(reader) = reader.take() else {
+                        self.state = State::Done;
+                        return ControlFlow::Continue(());
+                    };
+                    if let Some(early) = self.start(reader) {
+                        f(early.map(ViewItem::Full))?;
+                    }
+                }
+                State::Json(records) => {
+                    let (number, name) = (&mut self.record_number, self.source_name.as_str());
+                    let flow = records.for_each(&mut |next| match next {
+                        Ok(json::Next::View(view, offset)) => {
+                            *number += 1;
+                            f(Ok(ViewItem::SignIn { view, record_number: *number, byte_offset: offset }))
+                        }
+                        Ok(json::Next::Full(parsed)) => f(Ok(ViewItem::Full(numbered_item(number, parsed)))),
+                        Err(failure) => f(Err(numbered_error(number, name, failure))),
+                    });
+                    flow?;
+                    self.next_link = records.next_link().map(str::to_owned);
+                    self.state = State::Done;
+                }
+                State::Csv(_) => match self.next() {
+                    Some(item) => f(item.map(ViewItem::Full))?,
+                    None => return ControlFlow::Continue(()),
+                },
+                State::Done => return ControlFlow::Continue(()),
+            }
         }
+    }
+}
+
+fn numbered_error(record_number: &mut u64, source_name: &str, failure: Failure) -> ReadError {
+    let number = if failure.counts_as_record {
+        *record_number += 1;
+        *record_number
+    } else {
+        *record_number + 1
+    };
+    ReadError {
+        source_name: source_name.to_owned(),
+        record_number: number,
+        reason: failure.reason,
+        line: failure.line,
+        byte_offset: failure.byte_offset,
+    }
+}
+
+fn numbered_item(record_number: &mut u64, parsed: Parsed) -> ReadItem {
+    *record_number += 1;
+    let Parsed { record, byte_offset, line } = parsed;
+    ReadItem {
+        record: record.record,
+        record_number: *record_number,
+        shape: record.shape,
+        event_type: record.event_type,
+        tenant_id: record.tenant_id,
+        envelope: record.envelope,
+        byte_offset,
+        line,
     }
 }
 

@@ -3,9 +3,12 @@
 
 use std::io::Cursor;
 
-use m365mon_model::{RecordReader, RecordShape, parse_record, parse_record_detailed, split_page};
+use m365mon_model::{RecordReader, RecordShape, SignInView, parse_record, parse_record_detailed, split_page};
 use proptest::prelude::*;
 use serde_json::{Map, Value};
+
+#[path = "support/agree.rs"]
+mod agree;
 
 /// Reads everything; fails if the reader yields more items than the input could hold (which
 /// would mean it is not consuming input: an endless loop).
@@ -58,6 +61,14 @@ const KEYS: &[&str] = &[
     "LocationDetails",
     "Id",
     "ID",
+    "ipAddress",
+    "isInteractive",
+    "riskEventTypes_v2",
+    "countryOrRegion",
+    "longitude",
+    "failureReason",
+    "UserPrincipalName",
+    "ErrorCode",
     "@odata.nextLink",
     "x",
     "",
@@ -123,6 +134,18 @@ proptest! {
                 // when it reads as the same kind, it reads the same.
                 prop_assert_eq!(&again, &parsed.record, "written: {}", String::from_utf8_lossy(&written));
             }
+        }
+    }
+
+    #[test]
+    fn the_lean_reading_agrees_with_the_full_one(value in json_value(), pretty in any::<bool>()) {
+        let text = if pretty { serde_json::to_string_pretty(&value) } else { serde_json::to_string(&value) }.unwrap();
+        agree::assert_views_agree(text.as_bytes(), "prop");
+        if let Some(view) = SignInView::parse(&text) {
+            let Ok(m365mon_model::Record::SignIn(signin)) = parse_record(text.as_bytes()) else {
+                panic!("lean but not a sign-in in full: {text}")
+            };
+            prop_assert_eq!(view, SignInView::of(&signin));
         }
     }
 

@@ -16,6 +16,7 @@
 //! so reading always ends.
 
 use std::io::Read;
+use std::ops::ControlFlow;
 
 use super::scan::{self, Skipper, Step, StringEnd};
 use super::{Failure, Parsed};
@@ -272,6 +273,23 @@ pub(super) struct JsonRecords<R> {
     next_link: Option<String>,
 }
 
+/// Where [`JsonRecords::navigate`] stopped.
+enum Navigated {
+    Item(Result<Parsed, Failure>),
+    End,
+    AtRecord,
+}
+
+/// A record handed over by [`JsonRecords::for_each`].
+// The view lives on the stack for one call; boxing it would cost an allocation per record.
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Next<'a> {
+    /// A plain Graph sign-in, lean, with its byte offset.
+    View(crate::view::SignInView<'a>, u64),
+    /// Any other record, read in full.
+    Full(Parsed),
+}
+
 /// How reading one record at `buf.start` went.
 enum Attempt {
     Record(crate::shape::ParsedRecord, usize),
@@ -300,18 +318,86 @@ impl<R: Read> JsonRecords<R> {
 
     pub(super) fn next(&mut self) -> Option<Result<Parsed, Failure>> {
         loop {
+            match self.navigate() {
+                Navigated::Item(item) => return Some(item),
+                Navigated::End => return None,
+                Navigated::AtRecord => {
+                    if let Some(result) = self.record() {
+                        return Some(result);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Like [`JsonRecords::next`] for every record, handing each to `f`, plain Graph sign-ins
+    /// as lean views ([`crate::view`]) and everything else read in full; stops when `f` breaks.
+    pub(super) fn for_each(
+        &mut self,
+        f: &mut dyn FnMut(Result<Next<'_>, Failure>) -> ControlFlow<()>,
+    ) -> ControlFlow<()> {
+        loop {
+            match self.navigate() {
+                Navigated::Item(item) => f(item.map(Next::Full))?,
+                Navigated::End => return ControlFlow::Continue(()),
+                Navigated::AtRecord => {
+                    if let Some(flow) = self.lean_record(f) {
+                        flow?;
+                    } else if let Some(result) = self.record() {
+                        f(result.map(Next::Full))?;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads the record at `buf.start` the lean way and hands it to `f`; `None` when it must be
+    /// read in full (nothing consumed then).
+    fn lean_record(
+        &mut self,
+        f: &mut dyn FnMut(Result<Next<'_>, Failure>) -> ControlFlow<()>,
+    ) -> Option<ControlFlow<()>> {
+        loop {
+            let start = self.buf.start;
+            match crate::view::read_lean(&self.buf.text[start..]) {
+                crate::view::LeanRead::Read(view, length) => {
+                    if self.buf.bad_utf8_within(start, start + length).is_some() {
+                        return None;
+                    }
+                    let offset = self.buf.offset_of(start);
+                    let flow = f(Ok(Next::View(view, offset)));
+                    self.buf.pos = start + length;
+                    return Some(flow);
+                }
+                crate::view::LeanRead::Incomplete
+                    if !self.buf.eof && self.buf.text.len() - start < self.max_record_bytes =>
+                {
+                    self.buf.fill();
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// Steps to the next record: returns an item that is not a record (a failure), the end,
+    /// or stops at a `{` where a record (or collection) starts, at `buf.start`.
+    fn navigate(&mut self) -> Navigated {
+        loop {
             if self.finished {
-                return None;
+                return Navigated::End;
             }
             self.buf.start = self.buf.pos;
             let Some(byte) = self.buf.skip_blank() else {
-                return self.at_end();
+                return match self.at_end() {
+                    Some(item) => Navigated::Item(item),
+                    None => Navigated::End,
+                };
             };
             self.buf.start = self.buf.pos;
             match (self.frames.last().copied(), byte) {
                 (Some(Frame::Collection { .. }), _) => {
                     if let Some(failure) = self.collection_step(byte) {
-                        return Some(Err(failure));
+                        return Navigated::Item(Err(failure));
                     }
                 }
                 (_, b',') => self.buf.pos += 1,
@@ -319,16 +405,12 @@ impl<R: Read> JsonRecords<R> {
                     self.frames.pop();
                     self.buf.pos += 1;
                 }
-                (_, b'{') => {
-                    if let Some(result) = self.record() {
-                        return Some(result);
-                    }
-                }
+                (_, b'{') => return Navigated::AtRecord,
                 (_, b'[') if self.frames.len() < MAX_FRAMES => {
                     self.frames.push(Frame::Array);
                     self.buf.pos += 1;
                 }
-                _ => return Some(Err(self.not_a_record())),
+                _ => return Navigated::Item(Err(self.not_a_record())),
             }
         }
     }
