@@ -10,7 +10,7 @@ use std::borrow::Cow;
 
 use m365mon_model::audit::DirectoryAudit;
 use m365mon_model::signin::SignIn;
-use m365mon_model::{Record, RecordKind};
+use m365mon_model::{Record, RecordKind, SignInView};
 use serde::{Deserialize, Serialize};
 
 use crate::codes::{Outcome, classify};
@@ -104,11 +104,17 @@ pub type ModifiedProperty<'a> = (Cow<'a, str>, Option<Cow<'a, str>>, Option<Cow<
 /// A present, non-empty text. (Graph values carry no padding; trimming every field of every
 /// record was a fifth of the engine's time.)
 #[inline]
-fn b(s: &Option<String>) -> Option<Cow<'_, str>> {
+fn b_ref(s: &Option<String>) -> Option<Cow<'_, str>> {
     match s.as_deref() {
         Some(text) if !text.is_empty() => Some(Cow::Borrowed(text)),
         _ => None,
     }
+}
+
+/// [`b_ref`] for text of a view.
+#[inline]
+fn b(s: Option<Cow<'_, str>>) -> Option<Cow<'_, str>> {
+    s.filter(|text| !text.is_empty())
 }
 
 fn own<'a>(s: Option<Cow<'a, str>>) -> Option<Cow<'static, str>> {
@@ -158,56 +164,59 @@ impl<'a> Event<'a> {
 
 impl<'a> SignInEvent<'a> {
     pub fn from_signin(s: &'a SignIn) -> Result<SignInEvent<'a>, EventError> {
-        let time = s.created_date_time.ok_or(EventError::NoEventTime { field: "createdDateTime" })?;
-        let status = s.status.as_ref();
-        let location = s.location.as_ref();
-        let coordinates = location.and_then(|l| l.geo_coordinates.as_ref());
-        let risk_event_types = [&s.risk_event_types_v2, &s.risk_event_types]
+        SignInEvent::from_view(SignInView::of(s))
+    }
+
+    /// The event of a sign-in view (the model's lean reading, or [`SignInView::of`] a record):
+    /// the one place a sign-in becomes an event, so both readings give the same.
+    pub fn from_view(v: SignInView<'a>) -> Result<SignInEvent<'a>, EventError> {
+        let time = v.created_date_time.ok_or(EventError::NoEventTime { field: "createdDateTime" })?;
+        let interactive = is_interactive(&v);
+        let risk_event_types = [v.risk_event_types_v2, v.risk_event_types]
             .into_iter()
             .flatten()
             .find(|list| !list.is_empty())
-            .map(|list| list.iter().map(|t| Cow::Borrowed(t.as_str())).collect())
             .unwrap_or_default();
-        let id = if s.id.trim().is_empty() {
+        let id = if v.id.trim().is_empty() {
             Cow::Owned(synthetic_id(&[
                 "signin",
                 &time.to_rfc3339(),
-                s.correlation_id.as_deref().unwrap_or(""),
-                s.user_principal_name.as_deref().unwrap_or(""),
-                s.ip_address.as_deref().unwrap_or(""),
-                s.app_display_name.as_deref().unwrap_or(""),
+                v.correlation_id.as_deref().unwrap_or(""),
+                v.user_principal_name.as_deref().unwrap_or(""),
+                v.ip_address.as_deref().unwrap_or(""),
+                v.app_display_name.as_deref().unwrap_or(""),
             ]))
         } else {
-            Cow::Borrowed(s.id.as_str())
+            v.id
         };
         Ok(SignInEvent {
             id,
             time: micros(time),
-            user_principal_name: b(&s.user_principal_name),
-            user_id: b(&s.user_id).filter(|id| !is_nil_guid(id)),
-            service_principal: b(&s.service_principal_name)
-                .or_else(|| b(&s.service_principal_id))
+            user_principal_name: b(v.user_principal_name),
+            user_id: b(v.user_id).filter(|id| !is_nil_guid(id)),
+            service_principal: b(v.service_principal_name)
+                .or_else(|| b(v.service_principal_id))
                 .filter(|id| !is_nil_guid(id)),
-            app_display_name: b(&s.app_display_name),
-            ip_address: b(&s.ip_address),
-            client_app_used: b(&s.client_app_used),
-            user_agent: b(&s.user_agent),
-            correlation_id: b(&s.correlation_id),
-            interactive: is_interactive(s),
-            error_code: status.and_then(|st| st.error_code),
-            failure_reason: status.and_then(|st| b(&st.failure_reason)),
-            additional_details: status.and_then(|st| b(&st.additional_details)),
-            city: location.and_then(|l| b(&l.city)),
-            state: location.and_then(|l| b(&l.state)),
-            country: location.and_then(|l| b(&l.country_or_region)),
-            latitude: coordinates.and_then(|c| c.latitude),
-            longitude: coordinates.and_then(|c| c.longitude),
-            risk_level_during_sign_in: b(&s.risk_level_during_sign_in),
-            risk_level_aggregated: b(&s.risk_level_aggregated),
-            risk_state: b(&s.risk_state),
-            risk_detail: b(&s.risk_detail),
+            app_display_name: b(v.app_display_name),
+            ip_address: b(v.ip_address),
+            client_app_used: b(v.client_app_used),
+            user_agent: b(v.user_agent),
+            correlation_id: b(v.correlation_id),
+            interactive,
+            error_code: v.error_code,
+            failure_reason: b(v.failure_reason),
+            additional_details: b(v.additional_details),
+            city: b(v.city),
+            state: b(v.state),
+            country: b(v.country_or_region),
+            latitude: v.latitude,
+            longitude: v.longitude,
+            risk_level_during_sign_in: b(v.risk_level_during_sign_in),
+            risk_level_aggregated: b(v.risk_level_aggregated),
+            risk_state: b(v.risk_state),
+            risk_detail: b(v.risk_detail),
             risk_event_types,
-            authentication_requirement: b(&s.authentication_requirement),
+            authentication_requirement: b(v.authentication_requirement),
         })
     }
 
@@ -295,31 +304,31 @@ impl<'a> AuditEvent<'a> {
         Ok(AuditEvent {
             id,
             time: micros(time),
-            activity: b(&a.activity_display_name),
-            category: b(&a.category),
-            logged_by_service: b(&a.logged_by_service),
-            operation_type: b(&a.operation_type),
-            result: b(&a.result),
-            result_reason: b(&a.result_reason),
-            correlation_id: b(&a.correlation_id),
-            initiator_upn: user.and_then(|u| b(&u.user_principal_name)),
-            initiator_user_id: user.and_then(|u| b(&u.id)),
-            initiator_ip: user.and_then(|u| b(&u.ip_address)),
-            initiator_app: app.and_then(|a| b(&a.display_name).or_else(|| b(&a.service_principal_name))),
-            initiator_app_id: app.and_then(|a| b(&a.app_id).or_else(|| b(&a.service_principal_id))),
+            activity: b_ref(&a.activity_display_name),
+            category: b_ref(&a.category),
+            logged_by_service: b_ref(&a.logged_by_service),
+            operation_type: b_ref(&a.operation_type),
+            result: b_ref(&a.result),
+            result_reason: b_ref(&a.result_reason),
+            correlation_id: b_ref(&a.correlation_id),
+            initiator_upn: user.and_then(|u| b_ref(&u.user_principal_name)),
+            initiator_user_id: user.and_then(|u| b_ref(&u.id)),
+            initiator_ip: user.and_then(|u| b_ref(&u.ip_address)),
+            initiator_app: app.and_then(|a| b_ref(&a.display_name).or_else(|| b_ref(&a.service_principal_name))),
+            initiator_app_id: app.and_then(|a| b_ref(&a.app_id).or_else(|| b_ref(&a.service_principal_id))),
             targets: a
                 .target_resources
                 .iter()
                 .map(|t| AuditTarget {
-                    id: b(&t.id),
-                    display_name: b(&t.display_name),
-                    resource_type: b(&t.resource_type),
-                    user_principal_name: b(&t.user_principal_name),
+                    id: b_ref(&t.id),
+                    display_name: b_ref(&t.display_name),
+                    resource_type: b_ref(&t.resource_type),
+                    user_principal_name: b_ref(&t.user_principal_name),
                     modified_properties: t
                         .modified_properties
                         .iter()
                         .map(|p| {
-                            (Cow::Borrowed(p.display_name.as_deref().unwrap_or("")), b(&p.old_value), b(&p.new_value))
+                            (Cow::Borrowed(p.display_name.as_deref().unwrap_or("")), b_ref(&p.old_value), b_ref(&p.new_value))
                         })
                         .collect(),
                 })
@@ -398,7 +407,7 @@ fn is_nil_guid(id: &str) -> bool {
 
 /// Interactive or not: `isInteractive` when present, else the beta `signInEventTypes`, else the
 /// Azure diagnostic category kept by the model, else interactive (v1.0 lists only those).
-fn is_interactive(s: &SignIn) -> bool {
+fn is_interactive(s: &SignInView<'_>) -> bool {
     if let Some(flag) = s.is_interactive {
         return flag;
     }
@@ -407,7 +416,7 @@ fn is_interactive(s: &SignIn) -> bool {
     {
         return types.iter().any(|t| t.eq_ignore_ascii_case("interactiveUser"));
     }
-    if let Some(category) = s.extra.get("category").and_then(|v| v.as_str()) {
+    if let Some(category) = &s.category {
         return category.eq_ignore_ascii_case("SignInLogs");
     }
     true
