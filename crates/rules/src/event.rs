@@ -328,7 +328,11 @@ impl<'a> AuditEvent<'a> {
                         .modified_properties
                         .iter()
                         .map(|p| {
-                            (Cow::Borrowed(p.display_name.as_deref().unwrap_or("")), b_ref(&p.old_value), b_ref(&p.new_value))
+                            (
+                                Cow::Borrowed(p.display_name.as_deref().unwrap_or("")),
+                                b_ref(&p.old_value),
+                                b_ref(&p.new_value),
+                            )
                         })
                         .collect(),
                 })
