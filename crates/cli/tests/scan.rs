@@ -212,3 +212,76 @@ fn graph_pages_and_event_hub_exports_are_read_too() {
         "tenant from the envelope: {alerts:#?}"
     );
 }
+
+/// The fixture's sign-ins oldest first (the file is newest first).
+fn sign_ins_oldest_first() -> Vec<String> {
+    let text = std::fs::read_to_string(fixture("signins.jsonl")).unwrap();
+    text.lines().rev().map(str::to_owned).collect()
+}
+
+fn scan_stdin(input: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_m365mon"))
+        .args(["scan", "--format", "jsonl", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn ascending_input_that_turns_out_of_order_late_gives_the_sorted_result_and_warns_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let audit = std::fs::read_to_string(fixture("audits.jsonl")).unwrap().trim().to_owned();
+    let broken = "{\"id\": \"cut\", \"createdDateTime\": \"2026-07-01T09:00:30Z\"";
+    let mut ascending = sign_ins_oldest_first();
+    // In order: the audit (09:45) between the sign-ins of 09:30 and 10:15.
+    ascending.insert(7, audit.clone());
+    ascending.insert(2, broken.to_owned());
+    let in_order = dir.path().join("in-order.jsonl");
+    std::fs::write(&in_order, ascending.join("\n")).unwrap();
+    // The same records with the audit last: out of order only at the very end.
+    let mut late = sign_ins_oldest_first();
+    late.insert(2, broken.to_owned());
+    late.push(audit);
+    let out_of_order = dir.path().join("out-of-order.jsonl");
+    std::fs::write(&out_of_order, late.join("\n")).unwrap();
+
+    let streamed = m365mon(&["scan", "--format", "jsonl", in_order.to_str().unwrap()]);
+    let sorted = m365mon(&["scan", "--format", "jsonl", out_of_order.to_str().unwrap()]);
+    assert_eq!(streamed.status.code(), Some(3), "{}", text(&streamed.stderr));
+    assert_eq!(sorted.status.code(), Some(3), "{}", text(&sorted.stderr));
+    let alerts = jsonl(&streamed);
+    assert_eq!(alerts.len(), 5, "{alerts:#?}");
+    assert_eq!(comparable(&alerts), comparable(&jsonl(&sorted)));
+    // Read twice (streaming, then sorting), reported once.
+    let stderr = text(&sorted.stderr);
+    assert_eq!(stderr.matches("out-of-order.jsonl: record 3").count(), 1, "{stderr}");
+    assert!(stderr.contains("Scanned 10 records"), "{stderr}");
+    assert!(stderr.contains("1 unreadable records"), "{stderr}");
+}
+
+#[test]
+fn records_that_name_no_tenant_take_the_first_one_their_file_names_even_later() {
+    let dir = tempfile::tempdir().unwrap();
+    // An audit (no tenant) before the sign-ins (which name theirs), everything in order.
+    let audit = std::fs::read_to_string(fixture("audits.jsonl"))
+        .unwrap()
+        .trim()
+        .replace("2026-07-01T09:45:00Z", "2026-07-01T08:45:00Z");
+    let mut lines = vec![audit];
+    lines.extend(sign_ins_oldest_first());
+    let input = lines.join("\n");
+    let path = dir.path().join("audit-first.jsonl");
+    std::fs::write(&path, &input).unwrap();
+    let streamed = m365mon(&["scan", "--format", "jsonl", path.to_str().unwrap()]);
+    assert_eq!(streamed.status.code(), Some(0), "{}", text(&streamed.stderr));
+    let alerts = jsonl(&streamed);
+    let change = alerts.iter().find(|a| a.rule.as_str() == "sensitive_change").unwrap();
+    assert_eq!(change.tenant, "11111111-2222-3333-4444-555555555555");
+    // Standard input is always sorted: the same alerts.
+    assert_eq!(comparable(&alerts), comparable(&jsonl(&scan_stdin(&input))));
+}

@@ -7,10 +7,11 @@
 //! go to stderr.
 //!
 //! Exports come newest first (Graph, the portal) or in any order, and a scan may cover weeks
-//! where the engine allows two hours of lateness. So the scan first sorts the records by event
-//! time: in memory up to `--buffer-records`, beyond that in sorted runs spilled to temporary
-//! files and merged, so memory stays flat however large the input. Then it feeds the engine
-//! in order and ends the input, which publishes every incident's final state.
+//! where the engine allows two hours of lateness. So the engine is fed in event-time order:
+//! straight from the input when it is already ascending, otherwise after sorting (in memory up
+//! to `--buffer-records`, beyond that in sorted runs spilled to temporary files and merged), so
+//! memory stays flat however large the input (see [`input`]). Then the input is ended, which
+//! publishes every incident's final state.
 
 mod input;
 mod output;
@@ -21,7 +22,6 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use m365mon_contracts::settings::Settings;
-use m365mon_rules::Engine;
 
 use crate::Outcome;
 
@@ -57,27 +57,26 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let settings = load_settings(args.settings.as_deref())?;
     let timezone = settings.timezone;
-    let sorted = input::read_sorted(&args.paths, args.buffer_records, args.tenant.as_deref())?;
-    let mut engine = Engine::new(settings);
-    let alerts = input::evaluate(&mut engine, sorted.records, sorted.total)?;
+    let scanned = input::scan(&args.paths, args.buffer_records, args.tenant.as_deref(), &settings)?;
+    let (engine, alerts) = (&scanned.engine, &scanned.alerts);
     let stats = engine.stats().clone();
     let learning = engine.state_size().learning_users;
     let learning_days = engine.settings().new_country.learning_days;
     match args.format {
-        Format::Jsonl => output::jsonl(&alerts)?,
-        Format::Table => output::table(&alerts, timezone)?,
+        Format::Jsonl => output::jsonl(alerts)?,
+        Format::Table => output::table(alerts, timezone)?,
     }
     output::summary(&output::Summary {
         files: args.paths.len(),
-        unreadable_files: sorted.unreadable_files,
-        unreadable_records: sorted.unreadable_records,
+        unreadable_files: scanned.unreadable_files,
+        unreadable_records: scanned.unreadable_records,
         stats: &stats,
-        alerts: &alerts,
+        alerts,
         learning_users: learning,
         learning_days,
         elapsed: started.elapsed(),
     })?;
-    let incomplete = sorted.unreadable_files > 0 || sorted.unreadable_records > 0 || stats.unusable > 0;
+    let incomplete = scanned.unreadable_files > 0 || scanned.unreadable_records > 0 || stats.unusable > 0;
     Ok(if incomplete { Outcome::Incomplete } else { Outcome::Complete })
 }
 
