@@ -320,3 +320,35 @@ async fn detectors_given_the_same_partitions_never_work_on_one_tenant_together()
     assert_same_alerts(&alerts_on_stream(&t.bus).await?, &reference(&records, &Settings::default()));
     Ok(())
 }
+
+#[tokio::test]
+async fn an_idle_tenant_still_gets_its_grown_incident_published() -> anyhow::Result<()> {
+    let t = TestBus::new().await?;
+    let tenant = "tenant-idle";
+    let mut settings = Settings::default();
+    settings.realert_minutes = 1;
+    t.bus.put_settings(&settings).await?;
+    let mut config = test_config(PartitionSet::all(16)?);
+    config.idle_advance_after = Duration::from_secs(1);
+    let detector = start_detector(&t.bus, config).await?;
+    let base = common::t("2026-03-03T10:00:00Z");
+    // Five failures open the incident (revision 0); two more make it grow, but the growth is
+    // due only a minute of event time after the first publication, and no record comes then.
+    for (i, second) in [0, 1, 2, 3, 4, 10, 20].into_iter().enumerate() {
+        let record = failed(signin(&format!("i{i}"), base + chrono::Duration::seconds(second), "ida@contoso.com"));
+        publish_record(&t.bus, tenant, &record).await?;
+    }
+    let grown = eventually(Duration::from_secs(120), "the grown incident published while idle", || {
+        let bus = t.bus.clone();
+        async move {
+            let alerts = alerts_on_stream(&bus).await.ok()?;
+            alerts.values().find(|(a, _)| a.rule == RuleId::FailedLogins && a.revision == 1).map(|(a, _)| a.clone())
+        }
+    })
+    .await?;
+    assert_eq!(grown.count, 7);
+    let alerts = alerts_on_stream(&t.bus).await?;
+    assert_eq!(alerts.values().filter(|(a, _)| a.rule == RuleId::FailedLogins).count(), 2, "revisions 0 and 1");
+    detector.stop().await?;
+    Ok(())
+}
