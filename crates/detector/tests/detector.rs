@@ -325,8 +325,7 @@ async fn detectors_given_the_same_partitions_never_work_on_one_tenant_together()
 async fn an_idle_tenant_still_gets_its_grown_incident_published() -> anyhow::Result<()> {
     let t = TestBus::new().await?;
     let tenant = "tenant-idle";
-    let mut settings = Settings::default();
-    settings.realert_minutes = 1;
+    let settings = Settings { realert_minutes: 1, ..Settings::default() };
     t.bus.put_settings(&settings).await?;
     let mut config = test_config(PartitionSet::all(16)?);
     config.idle_advance_after = Duration::from_secs(1);
