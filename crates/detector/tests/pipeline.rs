@@ -198,6 +198,7 @@ async fn pipeline(faults: FaultConfig, harsh: bool) -> anyhow::Result<()> {
         let allowed = if *rule == RuleId::SensitiveChange { scenario.audit_ids.len().max(1) } else { days };
         assert!(found.len() <= allowed, "{}: {} incidents for one attack: {found:?}", scenario.name, found.len());
     }
+    report_fetch_to_alert(&t.bus, &alerts).await?;
     let doubled: Vec<&String> = alerts.iter().filter(|(_, (_, n))| *n > 1).map(|(id, _)| id).collect();
     assert!(doubled.is_empty(), "alert publications stored twice: {doubled:?}");
     let status = detector.board.snapshot();
@@ -212,6 +213,54 @@ async fn pipeline(faults: FaultConfig, harsh: bool) -> anyhow::Result<()> {
     stop_collector.cancel();
     collector_task.await??;
     detector.stop().await?;
+    Ok(())
+}
+
+/// Prints (does not assert) the time from the collector receiving a page from Graph to the alert
+/// on the bus, for the alerts of records fetched after the history: for each first publication,
+/// the record that triggered it is the cited record latest in the stream.
+async fn report_fetch_to_alert(
+    bus: &m365mon_bus::Bus,
+    alerts: &BTreeMap<String, (AlertEvent, usize)>,
+) -> anyhow::Result<()> {
+    use async_nats::jetstream::consumer::pull;
+    use futures::StreamExt;
+    use m365mon_contracts::names::headers;
+    let mut stream = bus.jetstream().get_stream(bus.namespace().events_stream()).await?;
+    let total = stream.info().await?.state.messages;
+    let consumer = stream.create_consumer(pull::OrderedConfig::default()).await?;
+    let mut messages = consumer.messages().await?;
+    // record id → (stream sequence, received at)
+    let mut records: BTreeMap<String, (u64, DateTime<Utc>)> = BTreeMap::new();
+    for _ in 0..total {
+        let Some(message) = tokio::time::timeout(Duration::from_secs(10), messages.next()).await?.transpose()? else {
+            break;
+        };
+        let h = message.headers.clone().unwrap_or_default();
+        let (Some(id), Some(received)) = (h.get(headers::RECORD_ID), h.get(headers::RECEIVED_AT)) else { continue };
+        let Ok(received) = received.as_str().parse::<DateTime<Utc>>() else { continue };
+        let sequence = message.info().map(|i| i.stream_sequence).unwrap_or(0);
+        records.entry(id.as_str().to_string()).or_insert((sequence, received));
+    }
+    let mut latencies: Vec<f64> = alerts
+        .values()
+        .filter(|(a, _)| a.revision == 0)
+        .filter_map(|(a, _)| {
+            let trigger = a.event_ids.iter().filter_map(|id| records.get(id)).max_by_key(|(sequence, _)| *sequence)?;
+            Some((a.created_at - trigger.1).num_microseconds()? as f64 / 1000.0)
+        })
+        .filter(|ms| *ms >= 0.0 && *ms < 60_000.0)
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    if let (Some(first), Some(last)) = (latencies.first(), latencies.last()) {
+        let p = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
+        eprintln!(
+            "fetched by the collector -> alert on the bus, {} first publications: min {first:.1} ms, p50 {:.1} ms, p99 {:.1} ms, max {last:.1} ms",
+            latencies.len(),
+            p(0.5),
+            p(0.99)
+        );
+    }
     Ok(())
 }
 
