@@ -30,6 +30,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use m365mon_bus::{Bus, BusError, DeadLetterOrigin};
 use m365mon_contracts::{AlertEvent, Settings};
+use m365mon_rules::event::SignInEvent;
 use m365mon_rules::{Engine, Event};
 use serde_json::value::RawValue;
 use tokio::sync::watch;
@@ -308,25 +309,40 @@ impl Worker {
             self.advance_position(sequence);
             return Ok(());
         }
-        let record = match m365mon_model::parse_record(&message.payload) {
-            Ok(record) => record,
-            Err(e) => {
-                self.dead_letter(message, sequence, &kind, "unreadable", &format!("unreadable Graph record: {e}"))
-                    .await?;
+        // Sign-ins take the model's lean reading (only the properties the rules read, borrowed
+        // from the payload); anything it declines is read in full. Both give the same event.
+        let lean = if kind == "signin" {
+            std::str::from_utf8(&message.payload).ok().and_then(m365mon_model::SignInView::parse)
+        } else {
+            None
+        };
+        let full: m365mon_model::Record;
+        let decoded = match lean {
+            Some(view) => {
+                let time = view.created_date_time;
+                SignInEvent::from_view(view)
+                    .map(|event| (Event::Signin(event), time))
+                    .map_err(|e| ("unusable", format!("record cannot be evaluated: {e}")))
+            }
+            None => match m365mon_model::parse_record(&message.payload) {
+                Err(e) => Err(("unreadable", format!("unreadable Graph record: {e}"))),
+                Ok(record) => {
+                    full = record;
+                    Event::from_record(&full)
+                        .map(|event| (event, full.event_time()))
+                        .map_err(|e| ("unusable", format!("record cannot be evaluated: {e}")))
+                }
+            },
+        };
+        let (event, event_time) = match decoded {
+            Ok(decoded) => decoded,
+            Err((class, reason)) => {
+                self.dead_letter(message, sequence, &kind, class, &reason).await?;
                 self.advance_position(sequence);
                 return Ok(());
             }
         };
-        let event = match Event::from_record(&record) {
-            Ok(event) => event,
-            Err(e) => {
-                self.dead_letter(message, sequence, &kind, "unusable", &format!("record cannot be evaluated: {e}"))
-                    .await?;
-                self.advance_position(sequence);
-                return Ok(());
-            }
-        };
-        if let Some(time) = record.event_time()
+        if let Some(time) = event_time
             && self.event_time.is_none_or(|t| time > t)
         {
             self.event_time = Some(time);
