@@ -51,6 +51,10 @@ struct Args {
     /// Users per tenant.
     #[arg(long, default_value_t = 5_000)]
     users: u32,
+    /// `alert-heavy` (the generator's stress workload, about one alert event per six records
+    /// here) or `realistic` (what a tenant's log looks like; few alerts).
+    #[arg(long, default_value = "alert-heavy")]
+    workload: String,
 }
 
 struct Feed {
@@ -60,16 +64,22 @@ struct Feed {
 }
 
 impl Feed {
-    fn new(args: &Args, start: chrono::DateTime<chrono::Utc>, step: Duration) -> Feed {
+    fn new(args: &Args, start: chrono::DateTime<chrono::Utc>, step: Duration) -> anyhow::Result<Feed> {
+        let realistic = match args.workload.as_str() {
+            "realistic" => true,
+            "alert-heavy" => false,
+            other => anyhow::bail!("--workload {other}: use alert-heavy or realistic"),
+        };
         let tenants: Vec<String> = (0..args.tenants).map(|i| format!("bench-tenant-{i}")).collect();
         let generators = tenants
             .iter()
             .enumerate()
             .map(|(i, t)| {
-                Generator::new(SynthOptions { seed: 100 + i as u64, users: args.users, start, step, tenant: t.clone() })
+                let options = SynthOptions { seed: 100 + i as u64, users: args.users, start, step, tenant: t.clone() };
+                if realistic { Generator::realistic(options) } else { Generator::new(options) }
             })
             .collect();
-        Feed { tenants, generators, next: 0 }
+        Ok(Feed { tenants, generators, next: 0 })
     }
 
     /// The next (tenant, record, event time).
@@ -131,11 +141,20 @@ async fn main() -> anyhow::Result<()> {
 async fn run(bus: &Bus, args: &Args) -> anyhow::Result<()> {
     bus.ensure_events_stream(StreamLimits::EVENTS).await?;
     bus.ensure_alerts_stream(StreamLimits::ALERTS).await?;
-    println!("namespace {} on {}; {} tenants, {} users each", bus.namespace(), args.nats_url, args.tenants, args.users);
+    println!(
+        "namespace {} on {}; {} tenants, {} users each, {} workload",
+        bus.namespace(),
+        args.nats_url,
+        args.tenants,
+        args.users,
+        args.workload
+    );
 
     // ---- phase 1: a backlog ----
-    let start = chrono::Utc::now() - chrono::Duration::hours(6);
-    let mut feed = Feed::new(args, start, Duration::from_millis(200));
+    // A fixed start (a Monday, midnight UTC) so every run is the same alert-heavy workload: the
+    // generator's users sign in night and day, about one alert event per twenty records.
+    let start: chrono::DateTime<chrono::Utc> = "2026-03-02T00:00:00Z".parse()?;
+    let mut feed = Feed::new(args, start, Duration::from_millis(200))?;
     let mut pending: Pending = FuturesUnordered::new();
     let mut bytes = 0usize;
     let t0 = Instant::now();
