@@ -285,3 +285,45 @@ fn records_that_name_no_tenant_take_the_first_one_their_file_names_even_later() 
     // Standard input is always sorted: the same alerts.
     assert_eq!(comparable(&alerts), comparable(&jsonl(&scan_stdin(&input))));
 }
+
+/// Attacker-controlled text (here a user name carrying an escape sequence that would set the
+/// terminal's title and a bidirectional override) is printed escaped, even with colours forced on.
+#[test]
+fn terminal_escape_sequences_in_records_are_shown_not_interpreted() {
+    let record = serde_json::json!({
+        "id": "e5c0e5c0-0000-4000-8000-000000000001",
+        "createdDateTime": "2026-07-01T10:15:00Z",
+        "userPrincipalName": "evil\u{1b}]0;pwned\u{7}\u{202e}@contoso.com",
+        "userId": "id-evil",
+        "appDisplayName": "Office 365 Exchange Online",
+        "ipAddress": "85.214.10.7",
+        "clientAppUsed": "IMAP4",
+        "isInteractive": true,
+        "resourceTenantId": "11111111-2222-3333-4444-555555555555",
+        "status": {"errorCode": 0},
+        "location": {"city": "Berlin\u{1b}[2J", "countryOrRegion": "DE"}
+    });
+    let mut child = Command::new(env!("CARGO_BIN_EXE_m365mon"))
+        .args(["scan", "-"])
+        .env("CLICOLOR_FORCE", "1")
+        .env("COLUMNS", "250")
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runs");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, "{record}").unwrap();
+    }
+    let out = child.wait_with_output().expect("finishes");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("legacy_auth"), "{stdout}");
+    assert!(stdout.contains("evil\\u{1b}]0;pwned\\u{7}\\u{202e}@contoso.com"), "shown escaped: {stdout}");
+    for raw in ["\u{1b}]", "\u{7}", "\u{202e}", "\u{1b}[2J"] {
+        assert!(!stdout.contains(raw), "{raw:?} reached the terminal: {stdout:?}");
+    }
+}

@@ -35,33 +35,3 @@ pub async fn connect(nats: &NatsArgs) -> anyhow::Result<Bus> {
     }
     Ok(bus)
 }
-
-/// A single line of text safe to print on a terminal: control characters (escape sequences
-/// from attacker-controlled fields such as a user agent or a display name) are shown escaped,
-/// never interpreted; long text is cut at `max` characters.
-pub fn printable(text: &str, max: usize) -> String {
-    let mut out = String::with_capacity(text.len().min(max));
-    for (count, c) in text.chars().enumerate() {
-        if count >= max {
-            out.push('…');
-            break;
-        }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn control_characters_are_shown_not_interpreted() {
-        assert_eq!(printable("a\u{1b}[31mred\nline", 100), "a\\u{1b}[31mred\\nline");
-        assert_eq!(printable("abcdef", 3), "abc…");
-    }
-}

@@ -6,3 +6,4 @@ pub mod scan;
 pub mod settings;
 pub mod status;
 pub mod tail;
+pub mod text;

@@ -20,7 +20,8 @@ use owo_colors::OwoColorize;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::connection::{connect, printable};
+use super::connection::connect;
+use super::text::printable;
 use crate::Outcome;
 
 /// The services an install runs (the api comes later).

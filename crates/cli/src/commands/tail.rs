@@ -19,7 +19,8 @@ use m365mon_bus::{NatsArgs, StreamLimits};
 use m365mon_contracts::{AlertEvent, RuleId, Severity};
 use owo_colors::OwoColorize;
 
-use super::connection::{connect, printable};
+use super::connection::connect;
+use super::text::printable;
 use crate::Outcome;
 
 #[derive(Debug, Args)]

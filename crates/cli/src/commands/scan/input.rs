@@ -117,9 +117,10 @@ fn named(tenant: Option<&str>) -> Option<&str> {
     tenant.map(str::trim).filter(|t| !t.is_empty())
 }
 
+/// A warning on stderr. File names and reasons quote the input: printed escaped.
 fn warn(stderr: &mut impl Write, text: &str) {
     use owo_colors::OwoColorize;
-    let _ = writeln!(stderr, "{} {text}", "warning:".yellow().bold());
+    let _ = writeln!(stderr, "{} {}", "warning:".yellow().bold(), crate::commands::text::printable(text, 1_000));
 }
 
 /// How reading one input went.

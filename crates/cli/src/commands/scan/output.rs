@@ -11,6 +11,8 @@ use m365mon_contracts::{AlertEvent, RuleId, Severity};
 use m365mon_rules::Stats;
 use owo_colors::OwoColorize;
 
+use crate::commands::text::printable;
+
 /// One alert event per line, nothing else.
 pub(crate) fn jsonl(alerts: &[AlertEvent]) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
@@ -70,13 +72,14 @@ pub(crate) fn table(alerts: &[AlertEvent], tz: Tz) -> anyhow::Result<()> {
             } else {
                 format!("{} –\n{}", first.format("%Y-%m-%d %H:%M"), last.format("%Y-%m-%d %H:%M %Z"))
             };
+            // User, address and title come from the records: attacker-controlled text.
             let who = match (&alert.user, &alert.ip) {
-                (Some(user), Some(ip)) => format!("{user}\n{ip}"),
-                (Some(user), None) => user.clone(),
-                (None, Some(ip)) => ip.clone(),
+                (Some(user), Some(ip)) => format!("{}\n{}", printable(user, 200), printable(ip, 60)),
+                (Some(user), None) => printable(user, 200),
+                (None, Some(ip)) => printable(ip, 60),
                 (None, None) => String::new(),
             };
-            table.add_row(vec![when, who, alert.count.to_string(), alert.title.clone()]);
+            table.add_row(vec![when, who, alert.count.to_string(), printable(&alert.title, 400)]);
         }
         writeln!(out, "{table}")?;
     }
