@@ -4,41 +4,82 @@
 //! exports ...); every record goes to the first tenant. With `--shift-to-now` every timestamp
 //! (`createdDateTime`/`activityDateTime` and the authentication step times) moves by the same
 //! amount so the newest record is now, keeping the gaps between records.
+//!
+//! Which endpoint serves a recorded sign-in: v1.0 and unfiltered beta serve interactive user
+//! sign-ins only; the other kinds need beta's `signInEventTypes/any(...)` filter. Many exports do
+//! not carry `signInEventTypes` (it is beta-only: v1.0 pages, PowerShell `Get-MgAuditLogSignIn`,
+//! some diagnostic exports), so a record is routed by its own `signInEventTypes` when it has a
+//! value Graph knows, otherwise by the event type the reader found (the Event Hub category or Log
+//! Analytics table, else `isInteractive` and the identities involved), and it is served with that
+//! value in `signInEventTypes`, as real beta always sends it. Without this a non-interactive
+//! sign-in without the property would be stored as non-interactive but never match the filter
+//! that asks for it, or be stored as interactive: either way the collector would never see it as
+//! what it is.
 
 use std::fs::File;
 use std::path::PathBuf;
 
+use m365mon_model::{Record, SignInEventType};
 use serde_json::Value;
 
-use crate::records::LogKind;
+use crate::records::{LogKind, SignInKind};
 use crate::rng::mix64;
 use crate::sim::SimState;
 use crate::store::{StoredBody, StoredRecord};
 use crate::time::{Ticks, format_graph, parse_odata_datetime};
 
-fn kind_of(v: &Value) -> Option<LogKind> {
-    if v.get("activityDateTime").is_some() || v.get("activityDisplayName").is_some() {
-        return Some(LogKind::DirectoryAudit);
-    }
-    v.get("createdDateTime")?;
-    if let Some(types) = v.get("signInEventTypes").and_then(Value::as_array)
-        && let Some(first) = types.iter().filter_map(Value::as_str).next()
-        && let Some(k) = crate::records::SignInKind::parse(first)
-    {
-        return Some(k.into());
-    }
+/// The kind a sign-in's own `signInEventTypes` names, if it names one Graph knows.
+fn recorded_kind(v: &Value) -> Option<SignInKind> {
+    v.get("signInEventTypes")?.as_array()?.iter().filter_map(Value::as_str).find_map(SignInKind::parse)
+}
+
+/// What the identities in the JSON say when neither the record nor its source named the kind.
+fn inferred_kind(v: &Value) -> SignInKind {
     let msi = v.pointer("/managedServiceIdentity/msiType").and_then(Value::as_str).is_some_and(|t| t != "none");
     if msi {
-        return Some(LogKind::ManagedIdentity);
+        return SignInKind::ManagedIdentity;
     }
     let user_less = v.get("userId").is_none_or(|u| u.is_null() || u.as_str() == Some(""));
     if user_less && v.get("servicePrincipalId").and_then(Value::as_str).is_some_and(|s| !s.is_empty()) {
-        return Some(LogKind::ServicePrincipal);
+        return SignInKind::ServicePrincipal;
     }
     if v.get("isInteractive").and_then(Value::as_bool) == Some(false) {
-        return Some(LogKind::NonInteractiveUser);
+        return SignInKind::NonInteractiveUser;
     }
-    Some(LogKind::InteractiveUser)
+    SignInKind::InteractiveUser
+}
+
+fn from_event_type(t: SignInEventType) -> SignInKind {
+    match t {
+        SignInEventType::InteractiveUser => SignInKind::InteractiveUser,
+        SignInEventType::NonInteractiveUser => SignInKind::NonInteractiveUser,
+        SignInEventType::ServicePrincipal => SignInKind::ServicePrincipal,
+        SignInEventType::ManagedIdentity => SignInKind::ManagedIdentity,
+    }
+}
+
+/// Decides which log a read record belongs to; for a sign-in whose JSON does not name a kind
+/// Graph knows, writes the decided kind into `signInEventTypes` so beta's filter and the reader
+/// of the served record see it.
+fn classify(v: &mut Value, is_signin: bool, event_type: Option<SignInEventType>) -> LogKind {
+    if !is_signin {
+        return LogKind::DirectoryAudit;
+    }
+    if let Some(k) = recorded_kind(v) {
+        return k.into();
+    }
+    let kind = event_type.map(from_event_type).unwrap_or_else(|| inferred_kind(v));
+    let value = Value::String(kind.as_str().to_string());
+    match v.get_mut("signInEventTypes") {
+        // Values this version does not know (or an empty list) are kept; the kind joins them.
+        Some(Value::Array(values)) => values.push(value),
+        _ => {
+            if let Value::Object(map) = v {
+                map.insert("signInEventTypes".to_string(), Value::Array(vec![value]));
+            }
+        }
+    }
+    kind.into()
 }
 
 fn time_of(v: &Value, kind: LogKind) -> Option<Ticks> {
@@ -70,15 +111,17 @@ pub fn load(state: &SimState, files: &[PathBuf], shift_to_now: bool) -> Result<u
         for item in m365mon_model::RecordReader::new(file, path.display().to_string()) {
             match item {
                 Ok(item) => {
-                    let v = match serde_json::to_value(&item.record) {
+                    let mut v = match serde_json::to_value(&item.record) {
                         Ok(v) => v,
                         Err(e) => {
                             tracing::warn!(file = %path.display(), record = item.record_number, error = %e, "skipping record");
                             continue;
                         }
                     };
-                    match kind_of(&v).and_then(|k| time_of(&v, k).map(|t| (k, t))) {
-                        Some((k, t)) => loaded.push((v, k, t)),
+                    let is_signin = matches!(item.record, Record::SignIn(_));
+                    let kind = classify(&mut v, is_signin, item.event_type);
+                    match time_of(&v, kind) {
+                        Some(t) => loaded.push((v, kind, t)),
                         None => {
                             tracing::warn!(file = %path.display(), record = item.record_number, "skipping a record without a usable time")
                         }
