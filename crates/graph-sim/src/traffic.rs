@@ -118,6 +118,17 @@ fn is_weekend(user: &User, t: Ticks) -> bool {
     user.work_days & (1 << local.weekday().num_days_from_monday()) == 0
 }
 
+/// Farthest a user lives from the head office and still works there on a working day.
+const COMMUTE_KM: f64 = 100.0;
+
+/// Whether `user` works in the head office (on the corporate network) during working hours.
+/// Remote staff work from home: a user who lives in Lisbon is never on the London office's
+/// network minutes after a sign-in from home, which would be travel no one can make and an
+/// `impossible_travel` alert on benign traffic.
+fn commutes_to_office(tenant: &Tenant, user: &User) -> bool {
+    data::distance_km(&CITIES[user.city], &CITIES[tenant.office_city]) <= COMMUTE_KM
+}
+
 /// Generates slice `s` of `tenant`, sorted by (time, key).
 pub fn generate_slice(tenant: &Tenant, s: i64, volume: Volume) -> Vec<Event> {
     let start = s * SLICE_TICKS;
@@ -146,10 +157,12 @@ pub fn generate_slice(tenant: &Tenant, s: i64, volume: Volume) -> Vec<Event> {
         };
         let refreshes = rng.poisson(refresh_rate * rate);
         let audits = rng.poisson(AUDITS_PER_USER_DAY / 24.0 * rate);
+        let commutes = commutes_to_office(tenant, user);
         let net_for = |rng: &mut Rng, device_kind: data::DeviceKind| {
             if matches!(device_kind, data::DeviceKind::IPhone | data::DeviceKind::Android) && rng.chance(0.5) {
                 Net::Mobile
-            } else if working && rng.chance(0.6) {
+            } else if working && rng.chance(0.6) && commutes {
+                // (The draw comes first so that a remote user's other draws stay as they were.)
                 Net::Office
             } else {
                 Net::Home

@@ -345,7 +345,8 @@ fn make_user(
     let local = if *n > 1 { format!("{local}{n}") } else { local };
     let upn = format!("{local}@{dom}");
 
-    // 85 % live near an office, the rest anywhere in the tenant's list (remote staff).
+    // About two thirds live in the head office's city, the rest anywhere in the tenant's list
+    // (remote staff; the traffic keeps those who live far away off the office network).
     let city_name = if u < 5 || rng.chance(0.6) { home_cities[0] } else { *rng.pick(home_cities) };
     let city = data::city_index(city_name);
     let c = &CITIES[city];
