@@ -1,8 +1,9 @@
 //! The deployment files are checked here, since no container engine runs in CI: every service in
 //! docker-compose.yml runs a binary this workspace builds, NATS is pinned to a release with the
 //! features nats.conf uses, every variable in .env.sample and deploy/demo.env is one some binary
-//! reads, the demo settings validate, and nats.conf is accepted by the NATS server when one is
-//! installed.
+//! reads, the demo settings validate, nats.conf is accepted by the NATS server when one is
+//! installed, and its per-service users line up with what compose gives each service.
+//! (crates/cli/tests/nats_users.rs runs the services against nats.conf's users.)
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -70,6 +71,46 @@ fn variables_in_sources() -> BTreeSet<String> {
         found.insert(external.to_string());
     }
     found
+}
+
+/// The environment variables nats.conf references (`password: $NATS_COLLECTOR_PASSWORD`): outside
+/// comments and quoted strings, which hold subjects such as `"$JS.API.>"`.
+fn nats_conf_variables() -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    for line in read("nats.conf").lines() {
+        let code = line.split('#').next().unwrap_or("");
+        for (i, piece) in code.split('"').enumerate() {
+            if i % 2 == 1 {
+                continue; // inside quotes
+            }
+            for candidate in piece.split('$').skip(1) {
+                let name: String = candidate
+                    .chars()
+                    .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+                    .collect();
+                if !name.is_empty() {
+                    found.insert(name);
+                }
+            }
+        }
+    }
+    found
+}
+
+/// nats.conf's users and the variable each one's password comes from.
+fn nats_conf_users() -> Vec<(String, String)> {
+    let mut users = Vec::new();
+    let mut user = None;
+    for line in read("nats.conf").lines() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if let Some(name) = line.strip_prefix("user:") {
+            user = Some(name.trim().trim_matches('"').to_string());
+        } else if let Some(password) = line.strip_prefix("password:") {
+            let variable = password.trim().strip_prefix('$').expect("passwords come from the environment");
+            users.push((user.take().expect("a user before its password"), variable.to_string()));
+        }
+    }
+    users
 }
 
 fn compose() -> Yaml {
@@ -141,6 +182,8 @@ fn every_configured_variable_is_read_by_some_binary() {
         }
     }
     assert!(compose_text.contains("env_file: .env"));
+    // The NATS server reads the users' passwords (nats.conf), not one of our binaries.
+    let known: BTreeSet<String> = known.into_iter().chain(nats_conf_variables()).collect();
     for (file, name) in configured {
         // ALERT_WEBHOOK_SECRET is an example of a name the settings choose (secret_env).
         if name == "ALERT_WEBHOOK_SECRET" {
@@ -186,7 +229,12 @@ fn nats_conf_is_accepted_by_the_nats_server() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("nats.conf");
     std::fs::write(&path, config).unwrap();
-    let output = Command::new(server).args(["-t", "-c"]).arg(&path).output().expect("nats-server runs");
+    let mut command = Command::new(server);
+    command.args(["-t", "-c"]).arg(&path);
+    for variable in nats_conf_variables() {
+        command.env(variable, "a-password");
+    }
+    let output = command.output().expect("nats-server runs");
     let _ = std::fs::remove_dir_all(&dir);
     assert!(
         output.status.success(),
@@ -195,4 +243,43 @@ fn nats_conf_is_accepted_by_the_nats_server() {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+#[test]
+fn every_service_connects_as_its_own_nats_user() {
+    let users = nats_conf_users();
+    let names: BTreeSet<&str> = users.iter().map(|(user, _)| user.as_str()).collect();
+    assert_eq!(names, BTreeSet::from(["cli", "collector", "detector", "notifier"]), "nats.conf's users");
+    assert_eq!(names.len(), users.len(), "one entry per user");
+    let compose = compose();
+    let services = &compose["services"];
+    // The server gets every password, and every password is set for both ways of running.
+    let server_env = services["nats"]["environment"].as_hash().expect("the nats service's environment");
+    for (user, variable) in &users {
+        let value = server_env.get(&Yaml::String(variable.clone())).and_then(Yaml::as_str).unwrap_or("");
+        assert!(value.starts_with(&format!("${{{variable}:?")), "the nats service must get {variable} (for {user})");
+        for file in [".env.sample", "deploy/demo.env"] {
+            assert!(
+                read(file).lines().any(|l| l.starts_with(&format!("{variable}="))),
+                "{file} does not set {variable}"
+            );
+        }
+    }
+    // Each service (and the command line) as its user, with that user's password.
+    for (service, user) in [
+        ("collector", "collector"),
+        ("detector", "detector"),
+        ("notifier", "notifier"),
+        ("cli", "cli"),
+        ("demo-settings", "cli"),
+    ] {
+        let env = &services[service]["environment"];
+        assert_eq!(env["NATS_USER"].as_str(), Some(user), "compose service {service} connects as {user}");
+        let variable = &users.iter().find(|(u, _)| u == user).expect("a user of nats.conf").1;
+        let password = env["NATS_PASSWORD"].as_str().unwrap_or("");
+        assert!(
+            password.starts_with(&format!("${{{variable}:?")),
+            "compose service {service}: NATS_PASSWORD from {variable}"
+        );
+    }
 }
