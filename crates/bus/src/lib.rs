@@ -228,24 +228,36 @@ pub struct NatsArgs {
     /// File holding the NATS password.
     #[arg(long = "nats-password-file", env = "NATS_PASSWORD_FILE")]
     pub nats_password_file: Option<std::path::PathBuf>,
+    /// NATS authentication token, for servers configured with one.
+    #[arg(long = "nats-token", env = "NATS_TOKEN", hide_env_values = true)]
+    pub nats_token: Option<String>,
+    /// File holding the NATS token.
+    #[arg(long = "nats-token-file", env = "NATS_TOKEN_FILE")]
+    pub nats_token_file: Option<std::path::PathBuf>,
     /// CA certificate (PEM) of a tls:// NATS server with a private CA.
     #[arg(long = "nats-ca", env = "NATS_CA_FILE")]
     pub nats_ca: Option<std::path::PathBuf>,
 }
 
+/// A secret given directly or in a file (whose trailing newline is not part of it).
+fn secret(value: &Option<String>, file: &Option<std::path::PathBuf>, what: &str) -> Result<Option<String>, BusError> {
+    match (value, file) {
+        (Some(value), _) => Ok(Some(value.clone())),
+        (None, Some(path)) => Ok(Some(
+            std::fs::read_to_string(path)
+                .map_err(|e| BusError::Connect(format!("cannot read {what} file {}: {e}", path.display())))?
+                .trim_end()
+                .to_string(),
+        )),
+        (None, None) => Ok(None),
+    }
+}
+
 impl NatsArgs {
     /// The connection settings these options describe.
     pub fn bus_config(&self, client_name: &str) -> Result<BusConfig, BusError> {
-        let password = match (&self.nats_password, &self.nats_password_file) {
-            (Some(password), _) => Some(password.clone()),
-            (None, Some(path)) => Some(
-                std::fs::read_to_string(path)
-                    .map_err(|e| BusError::Connect(format!("cannot read NATS password file {}: {e}", path.display())))?
-                    .trim_end()
-                    .to_string(),
-            ),
-            (None, None) => None,
-        };
+        let password = secret(&self.nats_password, &self.nats_password_file, "NATS password")?;
+        let token = secret(&self.nats_token, &self.nats_token_file, "NATS token")?;
         let user_password = match (&self.nats_user, password) {
             (Some(user), Some(password)) => Some((user.clone(), password)),
             (Some(_), None) => {
@@ -260,7 +272,7 @@ impl NatsArgs {
             client_name: client_name.to_string(),
             credentials_file: self.nats_creds.clone(),
             user_password,
-            token: None,
+            token,
             ca_file: self.nats_ca.clone(),
         })
     }

@@ -72,19 +72,40 @@ impl BucketOptions {
     }
 }
 
+const EVENTS_DESCRIPTION: &str = "Microsoft Graph sign-in and directory audit records";
+
+/// What `ensure_stream` does with an existing stream's limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Limits {
+    /// Bring them to the wanted ones (the stream's owner).
+    Enforce,
+    /// Leave them (a reader must not undo the owner's configuration).
+    KeepExisting,
+}
+
 impl Bus {
-    /// The events stream (`M365_EVENTS`, subjects `<ns>.events.>`): every Graph record.
+    /// The events stream (`M365_EVENTS`, subjects `<ns>.events.>`): every Graph record. For its
+    /// writer, the collector, whose settings decide the limits (the duplicate window must cover
+    /// the poll overlap): an existing stream's limits are brought to `limits`.
     pub async fn ensure_events_stream(&self, limits: StreamLimits) -> Result<stream::Stream, BusError> {
         let name = self.ns.events_stream();
         let subject = self.ns.events_filter();
-        self.ensure_stream(&name, subject, "Microsoft Graph sign-in and directory audit records", limits).await
+        self.ensure_stream(&name, subject, EVENTS_DESCRIPTION, limits, Limits::Enforce).await
+    }
+
+    /// The events stream for a reader (the detector): created with the default limits when
+    /// missing, an existing stream left as the collector configured it.
+    pub async fn open_events_stream(&self) -> Result<stream::Stream, BusError> {
+        let name = self.ns.events_stream();
+        let subject = self.ns.events_filter();
+        self.ensure_stream(&name, subject, EVENTS_DESCRIPTION, StreamLimits::EVENTS, Limits::KeepExisting).await
     }
 
     /// The alerts stream (`M365_ALERTS`, subjects `<ns>.alerts.>`).
     pub async fn ensure_alerts_stream(&self, limits: StreamLimits) -> Result<stream::Stream, BusError> {
         let name = self.ns.alerts_stream();
         let subject = self.ns.alerts_filter();
-        self.ensure_stream(&name, subject, "m365-monitor alert events", limits).await
+        self.ensure_stream(&name, subject, "m365-monitor alert events", limits, Limits::Enforce).await
     }
 
     /// The dead-letter stream (`<NS>_DEAD_LETTERS`, subjects `<ns>.deadletter.>`).
@@ -96,6 +117,7 @@ impl Bus {
             subject,
             "messages a service could not process, with the reason",
             StreamLimits::DEAD_LETTERS,
+            Limits::Enforce,
         )
         .await
     }
@@ -106,6 +128,7 @@ impl Bus {
         subject: String,
         description: &str,
         limits: StreamLimits,
+        policy: Limits,
     ) -> Result<stream::Stream, BusError> {
         let err = |reason: String| BusError::Stream { stream: name.to_string(), reason };
         // JetStream refuses a duplicate window longer than the retention.
@@ -137,9 +160,10 @@ impl Bus {
                         config.subjects
                     )));
                 }
-                if config.max_age != wanted.max_age
-                    || config.duplicate_window != wanted.duplicate_window
-                    || config.max_bytes != wanted.max_bytes
+                if policy == Limits::Enforce
+                    && (config.max_age != wanted.max_age
+                        || config.duplicate_window != wanted.duplicate_window
+                        || config.max_bytes != wanted.max_bytes)
                 {
                     tracing::info!(stream = name, "updating stream limits");
                     let updated = stream::Config {

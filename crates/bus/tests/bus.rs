@@ -21,6 +21,23 @@ async fn streams_are_created_once_and_limits_follow_the_configuration() -> anyho
     let info = stream.info().await?;
     assert_eq!(info.config.max_age, Duration::from_secs(3600));
     assert_eq!(info.config.subjects, vec![bus.namespace().events_filter()]);
+    Ok(())
+}
+
+/// The collector owns the events stream's limits (its duplicate window covers the poll overlap);
+/// the detector opening the stream must not put the defaults back.
+#[tokio::test]
+async fn a_reader_opening_the_events_stream_keeps_the_writers_limits() -> anyhow::Result<()> {
+    let t = TestBus::new().await?;
+    let bus = &t.bus;
+    let longer = StreamLimits { duplicate_window: Duration::from_secs(5 * 3600), ..StreamLimits::EVENTS };
+    bus.ensure_events_stream(longer).await?;
+    let mut stream = bus.open_events_stream().await?;
+    assert_eq!(stream.info().await?.config.duplicate_window, Duration::from_secs(5 * 3600));
+    // On an empty server the reader creates it, with the defaults.
+    let other = TestBus::new().await?;
+    let mut created = other.bus.open_events_stream().await?;
+    assert_eq!(created.info().await?.config.duplicate_window, StreamLimits::EVENTS.duplicate_window);
     bus.ensure_alerts_stream(StreamLimits::ALERTS).await?;
     bus.ensure_dead_letter_stream().await?;
     Ok(())

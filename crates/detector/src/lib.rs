@@ -82,7 +82,7 @@ impl Detector {
     /// Ensures the streams and buckets, starts watching settings and privileged accounts, and
     /// registers the NATS service `<ns>-detector` with its status endpoint.
     pub async fn start(bus: Bus, config: DetectorConfig) -> Result<Detector, DetectorError> {
-        let mut events = bus.ensure_events_stream(StreamLimits::EVENTS).await?;
+        let mut events = bus.open_events_stream().await?;
         bus.ensure_alerts_stream(StreamLimits::ALERTS).await?;
         bus.ensure_dead_letter_stream().await?;
         let stream_created = {
