@@ -95,6 +95,10 @@ async fn settings_are_validated_stored_and_read_back() -> anyhow::Result<()> {
 #[tokio::test]
 async fn tail_replays_and_filters_alerts() -> anyhow::Result<()> {
     let t = TestBus::new().await?;
+    // Before any detector ran there is no alert stream: said plainly, not an error.
+    let out = m365mon(&t, &["tail", "--since", "all", "--no-follow"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("does not exist yet"), "{}", text(&out.stderr));
     t.bus.ensure_alerts_stream(StreamLimits::ALERTS).await?;
     publish_alert(&t, &alert("a1", RuleId::PasswordSpray, Severity::High, "tenant-1", 0)).await?;
     publish_alert(&t, &alert("a1", RuleId::PasswordSpray, Severity::High, "tenant-1", 1)).await?;
@@ -146,7 +150,7 @@ async fn tail_replays_and_filters_alerts() -> anyhow::Result<()> {
 #[tokio::test]
 async fn tail_follows_new_alerts() -> anyhow::Result<()> {
     let t = TestBus::new().await?;
-    t.bus.ensure_alerts_stream(StreamLimits::ALERTS).await?;
+    // tail starts before the detector has created the alert stream, and waits for it.
     let mut child = Command::new(env!("CARGO_BIN_EXE_m365mon"))
         .args(["tail", "--format", "jsonl", "--rule", "mfa_fatigue"])
         .env("NATS_URL", &t.url)
@@ -154,6 +158,8 @@ async fn tail_follows_new_alerts() -> anyhow::Result<()> {
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    t.bus.ensure_alerts_stream(StreamLimits::ALERTS).await?;
     let stdout = child.stdout.take().expect("piped");
     let (lines_tx, lines_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {

@@ -15,7 +15,7 @@ use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use chrono::{DateTime, Utc};
 use clap::{Args, ValueEnum};
 use futures::StreamExt;
-use m365mon_bus::{NatsArgs, StreamLimits};
+use m365mon_bus::NatsArgs;
 use m365mon_contracts::{AlertEvent, RuleId, Severity};
 use owo_colors::OwoColorize;
 
@@ -112,7 +112,14 @@ pub fn run(args: TailArgs) -> anyhow::Result<Outcome> {
 async fn tail(args: TailArgs) -> anyhow::Result<Outcome> {
     let bus = connect(&args.nats).await?;
     let ns = bus.namespace().clone();
-    let mut stream = bus.ensure_alerts_stream(StreamLimits::ALERTS).await.context("opening the alert stream")?;
+    let Some(mut stream) = alert_stream(&bus, args.no_follow).await? else {
+        eprintln!(
+            "No alerts: the alert stream {} does not exist yet (no detector has run in namespace {}).",
+            ns.alerts_stream(),
+            ns.as_str()
+        );
+        return Ok(Outcome::Complete);
+    };
     let filter = filter_subject(&ns, &args)?;
     let deliver_policy = match args.since {
         None => DeliverPolicy::New,
@@ -195,6 +202,39 @@ fn severity_label(severity: Severity) -> String {
         Severity::High => text.red().bold().to_string(),
         Severity::Medium => text.yellow().bold().to_string(),
         Severity::Low => text.cyan().to_string(),
+    }
+}
+
+/// The alert stream. The detector creates it (and owns its limits); before it has run there is
+/// none: `None` with `no_follow`, else wait for it, saying so once.
+async fn alert_stream(
+    bus: &m365mon_bus::Bus,
+    no_follow: bool,
+) -> anyhow::Result<Option<async_nats::jetstream::stream::Stream>> {
+    use async_nats::jetstream::context::GetStreamErrorKind;
+    let name = bus.namespace().alerts_stream();
+    let mut said = false;
+    loop {
+        match bus.jetstream().get_stream(&name).await {
+            Ok(stream) => return Ok(Some(stream)),
+            Err(e) if matches!(e.kind(), GetStreamErrorKind::JetStream(_)) => {
+                if no_follow {
+                    return Ok(None);
+                }
+                if !said {
+                    eprintln!(
+                        "{} {name} does not exist yet: waiting for the detector to create it (Ctrl-C to stop)",
+                        "The alert stream".dimmed()
+                    );
+                    said = true;
+                }
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => return Ok(None),
+                    _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                }
+            }
+            Err(e) => return Err(anyhow::anyhow!("cannot open the alert stream {name}: {e}")),
+        }
     }
 }
 
