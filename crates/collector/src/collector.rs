@@ -102,13 +102,22 @@ impl Collector {
                 options: options.clone(),
             });
             tracing::info!(tenant = %ctx.tenant, name = %ctx.name, "collecting");
+            let (backfill, coordinator) = crate::backfill::coordinator(
+                &tenant,
+                options.backfill_slice,
+                options.page_size,
+                settings.clone(),
+                shutdown.clone(),
+            );
+            tasks.spawn(coordinator.run());
             for log in LogKind::ALL {
                 let checkpoints = CheckpointStore::open(&bus, &tenant, log).await?;
                 let seen = SeenStore::new(&bus, seen_store.clone(), &tenant, log);
                 let publisher =
                     Publisher::new(bus.clone(), events.clone(), &tenant, log, seen, options.publish_concurrency)?;
                 let poller =
-                    LogPoller::new(ctx.clone(), log, checkpoints, publisher, settings.clone(), shutdown.clone());
+                    LogPoller::new(ctx.clone(), log, checkpoints, publisher, settings.clone(), shutdown.clone())
+                        .with_backfill(backfill.clone());
                 tasks.spawn(poller.run());
             }
             tasks.spawn(roles::run(ctx.clone(), roles_store.clone(), settings.clone(), shutdown.clone()));

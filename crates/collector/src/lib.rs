@@ -9,7 +9,9 @@
 //!   of each tenant ([`LogKind`]) is polled over `[checkpoint − overlap, …]`, following every
 //!   `@odata.nextLink` exactly as given; the checkpoint (KV `<ns>_checkpoints`, compare-and-set)
 //!   advances only once every page of the window is published and acknowledged by JetStream.
-//!   First starts and catch-ups read in bounded slices, checkpointing after each ([`poller`]).
+//!   First starts and catch-ups read in bounded slices, checkpointing after each ([`poller`]);
+//!   all logs of a tenant read the same slice and its records are published in event-time order
+//!   across them, so the detector does not take a backfill as late ([`backfill`]).
 //! - **A late sweep** re-reads the last hours below the overlap at a low rate, for records Graph
 //!   shows or changes hours late (MFA details arrive up to two hours later) ([`poller`]).
 //! - **Exactly once on the bus.** `Nats-Msg-Id` is the record id; content versions of recently
@@ -24,6 +26,7 @@
 //!
 //! How consumers tell an update from a new record: see [`publish`] (header `M365-Change`).
 
+pub mod backfill;
 pub mod buckets;
 pub mod checkpoint;
 mod collector;

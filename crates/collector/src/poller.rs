@@ -9,7 +9,11 @@
 //!   a first start, which reads `backfill_days` back, or a collector that was down — the window is
 //!   a **bounded slice** `[start, start + slice]`; once all its pages are published and
 //!   acknowledged, c becomes the slice end and the next slice follows at once. A crash re-reads at
-//!   most the slice in progress, whose records JetStream's duplicate window recognises.
+//!   most the slice in progress, whose records JetStream's duplicate window recognises. In the
+//!   collector, bounded slices are read through the tenant's backfill coordinator
+//!   ([`crate::backfill`]): all logs of the tenant that are behind read the same slice, and its
+//!   records are published in event-time order across them, so the detection engine does not take
+//!   a backfill as late. (A poller without a coordinator reads its slices alone, newest first.)
 //! - Otherwise the window is **open-ended** (`ge start`, no upper bound, so neither clock skew nor
 //!   a simulator's clock can hide records), and afterwards c becomes the newest event time read
 //!   (never the local clock, and never more than ten minutes ahead of it).
@@ -26,6 +30,7 @@
 //! recognised when read again.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -37,6 +42,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::LogKind;
+use crate::backfill::BackfillHandle;
 use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointStore};
 use crate::publish::{PageOutcome, Publisher};
 use crate::status::{ErrorReport, LogState, StatusBoard};
@@ -52,9 +58,9 @@ const FUTURE_TOLERANCE: TimeDelta = TimeDelta::minutes(10);
 const MAX_RESUMES: u32 = 10;
 /// Backfill slices adapt their length to hold about this many pages: few requests for a quiet
 /// log (Graph's request budget is small), little to read again after a crash for a busy one.
-const SLICE_TARGET_PAGES: u64 = 10;
-const MIN_SLICE: TimeDelta = TimeDelta::minutes(5);
-const MAX_SLICE: TimeDelta = TimeDelta::hours(24);
+pub(crate) const SLICE_TARGET_PAGES: u64 = 10;
+pub(crate) const MIN_SLICE: TimeDelta = TimeDelta::minutes(5);
+pub(crate) const MAX_SLICE: TimeDelta = TimeDelta::hours(24);
 
 /// Why a poll did not complete.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +73,9 @@ pub enum PollError {
     Checkpoint(#[from] CheckpointError),
     #[error("shutting down")]
     Shutdown,
+    /// Another log's failure made the tenant's backfill slice fail (see [`crate::backfill`]).
+    #[error("the backfill slice failed: {0}")]
+    Slice(String),
 }
 
 impl PollError {
@@ -76,10 +85,11 @@ impl PollError {
             PollError::Bus(e) => ErrorReport::other("bus", true, e.to_string(), consecutive),
             PollError::Checkpoint(e) => ErrorReport::other("checkpoint", true, e.to_string(), consecutive),
             PollError::Shutdown => ErrorReport::other("shutdown", true, self.to_string(), consecutive),
+            PollError::Slice(_) => ErrorReport::other("backfill", true, self.to_string(), consecutive),
         }
     }
 
-    fn is_fatal(&self) -> bool {
+    pub(crate) fn is_fatal(&self) -> bool {
         matches!(self, PollError::Graph(e) if !e.is_retryable())
     }
 }
@@ -104,6 +114,8 @@ pub struct LogPoller {
     settings: watch::Receiver<Arc<Settings>>,
     shutdown: CancellationToken,
     status: StatusBoard,
+    /// The tenant's backfill coordinator: bounded slices are read through it.
+    backfill: Option<BackfillHandle>,
 }
 
 impl std::fmt::Debug for LogPoller {
@@ -134,16 +146,33 @@ impl LogPoller {
             settings,
             shutdown,
             status,
+            backfill: None,
         }
     }
 
-    fn set_status(&self, change: impl FnOnce(&mut crate::status::LogStatus)) {
+    /// Reads bounded slices (a backfill, a catch-up) together with the tenant's other logs, in
+    /// event-time order across them (see [`crate::backfill`]); without, the log reads them alone.
+    pub fn with_backfill(mut self, backfill: BackfillHandle) -> LogPoller {
+        self.backfill = Some(backfill);
+        self
+    }
+
+    pub(crate) fn log(&self) -> LogKind {
+        self.log
+    }
+
+    pub(crate) fn publisher_mut(&mut self) -> &mut Publisher {
+        &mut self.publisher
+    }
+
+    pub(crate) fn set_status(&self, change: impl FnOnce(&mut crate::status::LogStatus)) {
         self.status.update(&self.ctx.tenant, self.log.as_str(), change);
     }
 
     /// Polls until shutdown.
     pub async fn run(mut self) {
         let mut failures = 0u32;
+        let log_name = format!("{}/{}", self.ctx.tenant, self.log);
         loop {
             if self.shutdown.is_cancelled() {
                 break;
@@ -159,7 +188,21 @@ impl LogPoller {
                 continue;
             }
             let interval = Duration::from_secs(u64::from(collector.poll_interval_seconds.max(1)));
-            let wait = match self.poll(collector).await {
+            let result = match self.behind(collector).await {
+                Ok(Some(handle)) => match handle.backfill(self).await {
+                    Some((poller, result)) => {
+                        self = poller;
+                        result.map(|()| Progress::MoreToDo)
+                    }
+                    None => {
+                        tracing::error!(log = %log_name, "the backfill coordinator is gone; this log stops");
+                        return;
+                    }
+                },
+                Ok(None) => self.poll(collector).await,
+                Err(e) => Err(e),
+            };
+            let wait = match result {
                 Ok(Progress::MoreToDo) => {
                     failures = 0;
                     tokio::task::yield_now().await;
@@ -263,17 +306,12 @@ impl LogPoller {
     /// One poll: a window (a backfill slice or the regular one), then a late sweep when due.
     async fn poll(&mut self, collector: &CollectorSettings) -> Result<Progress, PollError> {
         let now = Utc::now();
-        let cp = self.checkpoint(collector).await?;
+        let start = self.window_start(collector, now).await?;
+        let cp = self.current.clone().expect("window_start loaded the checkpoint");
         let overlap = TimeDelta::minutes(i64::from(collector.overlap_minutes));
         let slice = self.slice;
-
-        let mut start = if cp.settled { cp.checkpoint } else { cp.checkpoint - overlap };
-        if start < now - RETENTION {
-            tracing::warn!(tenant = %self.ctx.tenant, log = %self.log, checkpoint = %cp.checkpoint, "the checkpoint is older than Graph keeps records; records before {} are gone", now - RETENTION);
-            start = now - RETENTION;
-        }
         let slice_end = start + slice;
-        let bounded = slice_end < now - overlap - SKEW_MARGIN;
+        let bounded = slice_end < backfill_limit(collector, now);
         let until = bounded.then_some(slice_end);
         let window = format!("{} .. {}", start.to_rfc3339(), until.map_or("now".to_string(), |u| u.to_rfc3339()));
         self.set_status(|s| {
@@ -358,6 +396,94 @@ impl LogPoller {
         }
         self.set_status(|s| s.last_completed_poll_started = Some(now));
         Ok(Progress::CaughtUp)
+    }
+
+    /// Where the next window starts: c, or c − overlap after an open-ended window, and never
+    /// before what Graph keeps.
+    pub(crate) async fn window_start(
+        &mut self,
+        collector: &CollectorSettings,
+        now: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>, PollError> {
+        let cp = self.checkpoint(collector).await?;
+        let overlap = TimeDelta::minutes(i64::from(collector.overlap_minutes));
+        let start = if cp.settled { cp.checkpoint } else { cp.checkpoint - overlap };
+        if start < now - RETENTION {
+            tracing::warn!(tenant = %self.ctx.tenant, log = %self.log, checkpoint = %cp.checkpoint, "the checkpoint is older than Graph keeps records; records before {} are gone", now - RETENTION);
+            return Ok(now - RETENTION);
+        }
+        Ok(start)
+    }
+
+    /// The coordinator to hand this poller to, when it has one and the next window would be a
+    /// bounded slice.
+    async fn behind(&mut self, collector: &CollectorSettings) -> Result<Option<BackfillHandle>, PollError> {
+        let Some(handle) = self.backfill.clone() else { return Ok(None) };
+        let now = Utc::now();
+        let start = self.window_start(collector, now).await?;
+        Ok((start + MIN_SLICE < backfill_limit(collector, now)).then_some(handle))
+    }
+
+    /// Reads every page of `[from, until]` into memory, resuming as [`LogPoller::walk`] does.
+    /// `records_read` counts the records of every log reading the same slice; past `abandon_at`
+    /// the read stops early and answers `None`.
+    pub(crate) async fn read_slice(
+        &mut self,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+        records_read: &AtomicU64,
+        abandon_at: Option<u64>,
+    ) -> Result<Option<Vec<Page>>, PollError> {
+        let mut pager = self.ctx.graph.pages(self.log.query(from, Some(until), self.ctx.options.page_size));
+        let mut pages = Vec::new();
+        while let Some(page) = fetch(&mut pager, &self.shutdown, &self.ctx.tenant, self.log).await? {
+            let read = page.len() as u64;
+            let total = records_read.fetch_add(read, AtomicOrdering::Relaxed) + read;
+            pages.push(page);
+            if abandon_at.is_some_and(|limit| total > limit) {
+                return Ok(None);
+            }
+        }
+        Ok(Some(pages))
+    }
+
+    /// After every record of a coordinated slice ending at `until` was published and
+    /// acknowledged: counts it, checkpoints `until` (settled) and prunes the seen cache.
+    pub(crate) async fn finish_slice(
+        &mut self,
+        collector: &CollectorSettings,
+        until: DateTime<Utc>,
+        outcome: &PageOutcome,
+        started: DateTime<Utc>,
+    ) -> Result<(), PollError> {
+        count(&self.ctx.tenant, self.log.as_str(), outcome);
+        self.set_status(|s| {
+            s.records_published += outcome.published;
+            s.records_updated += outcome.updated;
+            s.records_deduplicated += outcome.deduplicated;
+            s.records_dead_lettered += outcome.dead_lettered;
+        });
+        let now = Utc::now();
+        let mut next = self.checkpoint(collector).await?;
+        next.checkpoint = until;
+        next.settled = true;
+        if let Some(newest) = outcome.newest {
+            let newest = newest.min(now + FUTURE_TOLERANCE);
+            next.newest_record = Some(next.newest_record.map_or(newest, |n| n.max(newest)));
+        }
+        next.records_published += outcome.published + outcome.updated;
+        next.updated_at = now;
+        self.save(next.clone()).await?;
+        self.set_status(|s| {
+            s.state = LogState::Backfilling;
+            s.checkpoint = Some(next.checkpoint);
+            s.newest_record = next.newest_record;
+            s.last_success = Some(now);
+            s.last_error = None;
+            s.last_completed_poll_started = Some(started);
+        });
+        self.prune(collector, &next);
+        Ok(())
     }
 
     fn prune(&mut self, collector: &CollectorSettings, cp: &Checkpoint) {
@@ -467,7 +593,7 @@ fn count(tenant: &str, log: &'static str, outcome: &PageOutcome) {
     metrics::counter!("m365mon_collector_records_updated_total", &labels).increment(outcome.updated);
     metrics::counter!("m365mon_collector_records_deduplicated_total", &labels).increment(outcome.deduplicated);
     metrics::counter!("m365mon_collector_records_dead_lettered_total", &labels).increment(outcome.dead_lettered);
-    metrics::counter!("m365mon_collector_pages_total", &labels).increment(1);
+    metrics::counter!("m365mon_collector_pages_total", &labels).increment(outcome.pages);
 }
 
 /// The next backfill slice: twice as long after a slice of a page or two, half as long after one
@@ -480,6 +606,11 @@ fn adapt_slice(slice: TimeDelta, pages: u64) -> TimeDelta {
     } else {
         slice
     }
+}
+
+/// A bounded slice must end before this: now − overlap − a margin for clock drift.
+pub(crate) fn backfill_limit(collector: &CollectorSettings, now: DateTime<Utc>) -> DateTime<Utc> {
+    now - TimeDelta::minutes(i64::from(collector.overlap_minutes)) - SKEW_MARGIN
 }
 
 /// How far back a record may still be read again: the overlap or the late sweep, and an hour.
@@ -499,6 +630,7 @@ fn error_kind(e: &PollError) -> &'static str {
         PollError::Bus(_) => "bus",
         PollError::Checkpoint(_) => "checkpoint",
         PollError::Shutdown => "shutdown",
+        PollError::Slice(_) => "backfill",
     }
 }
 

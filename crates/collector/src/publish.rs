@@ -18,7 +18,9 @@
 //!    header is read back: same version → a duplicate, another version → published as an update.
 //!
 //! Publishes run concurrently and every acknowledgement is awaited before the page counts as
-//! done; the poller advances its checkpoint only after every page of a window is done.
+//! done; the poller advances its checkpoint only after every page of a window is done. A backfill
+//! slice is published the same way, but records of several logs at once, sorted by event time,
+//! each publish started in that order ([`crate::backfill`]).
 //!
 //! How consumers tell an update from a new record: header `M365-Change` is `new` or `update`;
 //! `M365-Record-Id` is the Graph id (the same for both) and `M365-Content-Version` tells versions
@@ -26,6 +28,7 @@
 //! record id in stream order.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::HeaderMap;
@@ -45,6 +48,9 @@ pub const SERVICE: &str = "collector";
 
 /// How long one publish may keep retrying (NATS restarting) before the window fails.
 const PUBLISH_DEADLINE: Duration = Duration::from_secs(60);
+
+/// Publishes in flight at once when several logs publish together (a backfill slice).
+const MAX_IN_FLIGHT: usize = 1024;
 
 /// What happened to a page's records.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -102,12 +108,18 @@ impl Change {
     }
 }
 
-/// A readable record of the page.
-struct Planned {
-    id: String,
+/// A readable record of a page, ready to publish (see [`Publisher::plan_page`]).
+#[derive(Debug)]
+pub(crate) struct Planned {
+    pub(crate) id: String,
     raw: Bytes,
     version: Version,
+    /// Event time (or, without one, when the page was received), Unix seconds: the seen entry's.
     time: i64,
+    /// The same in microseconds: the order of a backfill slice.
+    pub(crate) at: i64,
+    /// When the page was received (RFC 3339), for the `M365-Received-At` header.
+    received_at: Arc<str>,
     change: Option<Change>,
 }
 
@@ -155,9 +167,25 @@ impl Publisher {
 
     /// Publishes a page; records with a time at or after `persist_from` are also remembered in KV.
     pub async fn publish_page(&mut self, page: &Page, persist_from: DateTime<Utc>) -> Result<PageOutcome, BusError> {
-        let received_at = page.received_at().to_rfc3339_opts(SecondsFormat::Millis, true);
+        let (planned, outcome) = self.plan_page(page, persist_from).await?;
+        let mut outcomes = [outcome];
+        let records = planned.into_iter().map(|p| (0, p)).collect();
+        publish_in_order(&mut [self], records, persist_from, &mut outcomes).await?;
+        let [outcome] = outcomes;
+        Ok(outcome)
+    }
+
+    /// Reads a page's records (id, event time, content version) without publishing them.
+    /// Unreadable records and records without an id are dead-lettered here. The outcome counts the
+    /// page, its records, its dead letters and its newest event time.
+    pub(crate) async fn plan_page(
+        &mut self,
+        page: &Page,
+        persist_from: DateTime<Utc>,
+    ) -> Result<(Vec<Planned>, PageOutcome), BusError> {
+        let received_at: Arc<str> = page.received_at().to_rfc3339_opts(SecondsFormat::Millis, true).into();
         let mut outcome = PageOutcome { pages: 1, fetched: page.len() as u64, ..PageOutcome::default() };
-        let mut batch: Vec<Planned> = Vec::with_capacity(page.len());
+        let mut planned: Vec<Planned> = Vec::with_capacity(page.len());
         for raw in page.records() {
             match RecordKey::read(&raw) {
                 Err(e) => {
@@ -176,112 +204,63 @@ impl Publisher {
                 Ok(record) => {
                     let time = record.event_time();
                     outcome.newest = outcome.newest.max(time);
-                    let time = time.unwrap_or(page.received_at()).timestamp();
-                    batch.push(Planned {
+                    let time = time.unwrap_or(page.received_at());
+                    planned.push(Planned {
                         id: record.id.to_string(),
                         version: content_version(&raw),
                         raw,
-                        time,
+                        time: time.timestamp(),
+                        at: time.timestamp_micros(),
+                        received_at: received_at.clone(),
                         change: None,
                     });
                 }
             }
         }
-
-        // The same id twice on one page is handled in rounds, so the second sees the first's
-        // outcome (Graph serves the last record of a page again on the next one, too).
-        while !batch.is_empty() {
-            let mut ids = HashSet::with_capacity(batch.len());
-            let (round, later): (Vec<Planned>, Vec<Planned>) =
-                batch.into_iter().partition(|p| ids.insert(p.id.clone()));
-            batch = later;
-            self.publish_round(round, &received_at, persist_from, &mut outcome).await?;
-        }
-        Ok(outcome)
-    }
-
-    async fn publish_round(
-        &mut self,
-        mut round: Vec<Planned>,
-        received_at: &str,
-        persist_from: DateTime<Utc>,
-        outcome: &mut PageOutcome,
-    ) -> Result<(), BusError> {
-        for planned in &mut round {
-            planned.change = match self.cache.get(&planned.id) {
-                None => Some(Change::New),
-                Some(seen) if seen.version == planned.version => None,
-                Some(_) => Some(Change::Update),
-            };
-            if planned.change.is_none() {
-                outcome.deduplicated += 1;
-            }
-        }
-        let oversized: Vec<usize> = round
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| p.change.is_some() && p.raw.len() + 4096 > self.max_payload)
-            .map(|(i, _)| i)
-            .collect();
-        for &i in oversized.iter().rev() {
-            let planned = round.remove(i);
-            let reason = format!(
-                "record {} is {} bytes, more than the NATS server's max_payload of {} allows; raise max_payload \
-                 (the dead letter holds its start)",
-                planned.id,
-                planned.raw.len(),
-                self.max_payload
-            );
-            let keep = self.max_payload / 2;
-            self.dead_letter(planned.raw.slice(..keep.min(planned.raw.len())), &reason).await?;
-            outcome.dead_lettered += 1;
-        }
-
-        // Publish every new and changed record, concurrently, and wait for every ack.
-        let mut pending = Vec::with_capacity(round.len());
-        for (i, planned) in round.iter().enumerate() {
-            if let Some(change) = planned.change {
-                let publish = self.publish_one(planned, change, received_at);
-                pending.push(async move { (i, publish.await) });
-            }
-        }
-        let results: Vec<(usize, Result<m365mon_bus::Published, BusError>)> =
-            futures::stream::iter(pending).buffer_unordered(self.concurrency).collect().await;
-
-        let mut to_persist = Vec::new();
-        for (i, result) in results {
-            let published = result?;
-            let planned = &round[i];
-            let change = planned.change.expect("only changes are published");
-            let counted = if !published.duplicate {
-                Counted::Stored(change)
-            } else if change == Change::New {
-                // JetStream has this id but the cache did not: compare with what is stored.
-                self.resolve_duplicate(planned, published.sequence, received_at).await?
-            } else {
-                Counted::Duplicate
-            };
-            match counted {
-                Counted::Stored(Change::New) => outcome.published += 1,
-                Counted::Stored(Change::Update) => outcome.updated += 1,
-                Counted::Duplicate => outcome.deduplicated += 1,
-            }
-            let entry = SeenEntry { version: planned.version, time: planned.time };
-            self.cache.insert(&planned.id, entry);
-            if planned.time >= persist_from.timestamp() {
-                to_persist.push((planned.id.clone(), entry));
-            }
-        }
-        self.store.persist(&to_persist, self.concurrency).await?;
-        Ok(())
+        Ok((planned, outcome))
     }
 
     fn publish_one(
         &self,
         planned: &Planned,
         change: Change,
-        received_at: &str,
     ) -> impl Future<Output = Result<m365mon_bus::Published, BusError>> + use<> {
+        let (subject, message_id, headers) = self.message(planned, change);
+        let bus = self.bus.clone();
+        let payload = planned.raw.clone();
+        async move { bus.publish(subject, &message_id, headers, payload, PUBLISH_DEADLINE).await }
+    }
+
+    /// Hands the message of `planned` to the NATS connection (after the messages handed before
+    /// it) and returns its acknowledgement. When the send or the acknowledgement fails, the
+    /// acknowledgement future publishes again with the bus's retries, under the same message id
+    /// (JetStream stores it once).
+    async fn send_in_order(
+        &self,
+        planned: &Planned,
+        change: Change,
+    ) -> futures::future::BoxFuture<'static, Result<m365mon_bus::Published, BusError>> {
+        let (subject, message_id, headers) = self.message(planned, change);
+        let payload = planned.raw.clone();
+        let mut with_id = headers.clone();
+        with_id.insert(headers::MSG_ID, message_id.as_str());
+        let sent = self.bus.jetstream().publish_with_headers(subject.clone(), with_id, payload.clone()).await;
+        let bus = self.bus.clone();
+        Box::pin(async move {
+            let failure = match sent {
+                Ok(ack) => match ack.await {
+                    Ok(ack) => return Ok(m365mon_bus::Published { sequence: ack.sequence, duplicate: ack.duplicate }),
+                    Err(e) => e.to_string(),
+                },
+                Err(e) => e.to_string(),
+            };
+            tracing::debug!(%subject, error = %failure, "publish failed; retrying");
+            bus.publish(subject, &message_id, headers, payload, PUBLISH_DEADLINE).await
+        })
+    }
+
+    /// Subject, message id (one line) and headers of a record's message.
+    fn message(&self, planned: &Planned, change: Change) -> (String, String, HeaderMap) {
         let version = version_text(planned.version);
         let message_id = match change {
             Change::New => planned.id.clone(),
@@ -296,21 +275,13 @@ impl Publisher {
         if let Some(event_type) = self.log.sign_in_event_type() {
             h.insert(headers::SIGNIN_EVENT_TYPE, event_type);
         }
-        h.insert(headers::RECEIVED_AT, received_at);
-        let bus = self.bus.clone();
-        let subject = self.subject.clone();
-        let payload = planned.raw.clone();
-        async move { bus.publish(subject, &one_line(&message_id, 512), h, payload, PUBLISH_DEADLINE).await }
+        h.insert(headers::RECEIVED_AT, &*planned.received_at);
+        (self.subject.clone(), one_line(&message_id, 512), h)
     }
 
     /// JetStream already stored a message with this record id. If its content version differs
     /// from this one, the record changed while we were not looking: publish it as an update.
-    async fn resolve_duplicate(
-        &self,
-        planned: &Planned,
-        sequence: u64,
-        received_at: &str,
-    ) -> Result<Counted, BusError> {
+    async fn resolve_duplicate(&self, planned: &Planned, sequence: u64) -> Result<Counted, BusError> {
         let stored_version = match self.stream.get_raw_message(sequence).await {
             Ok(message) => message.headers.get(headers::CONTENT_VERSION).map(|v| v.as_str().to_string()),
             Err(e) => {
@@ -323,7 +294,7 @@ impl Publisher {
         if stored_version.as_deref() == Some(version_text(planned.version).as_str()) {
             return Ok(Counted::Duplicate);
         }
-        let again = self.publish_one(planned, Change::Update, received_at).await?;
+        let again = self.publish_one(planned, Change::Update).await?;
         Ok(if again.duplicate { Counted::Duplicate } else { Counted::Stored(Change::Update) })
     }
 
@@ -365,6 +336,121 @@ impl Publisher {
             .await
             .map(|_| ())
     }
+}
+
+/// Publishes records of one or more logs (`records`: the index of the record's publisher and the
+/// record) **in the order given**: every publish is started in that order (up to the publishers'
+/// concurrency in flight at once), so the stream holds them in that order but for the few that
+/// overtake each other while in flight. Each record is decided by its own log's seen cache
+/// (new, update, or skip) exactly as a page is; `outcomes[i]` counts publisher `i`'s records.
+/// Returns once every publish is acknowledged and every seen entry written.
+pub(crate) async fn publish_in_order(
+    publishers: &mut [&mut Publisher],
+    records: Vec<(usize, Planned)>,
+    persist_from: DateTime<Utc>,
+    outcomes: &mut [PageOutcome],
+) -> Result<(), BusError> {
+    // The same record twice (Graph serves the last record of a page again on the next one) is
+    // handled in rounds, so the second sees the first's outcome.
+    let mut batch = records;
+    while !batch.is_empty() {
+        let mut ids = HashSet::with_capacity(batch.len());
+        let (round, later): (Vec<_>, Vec<_>) = batch.into_iter().partition(|(i, p)| ids.insert((*i, p.id.clone())));
+        batch = later;
+        publish_round(publishers, round, persist_from, outcomes).await?;
+    }
+    Ok(())
+}
+
+async fn publish_round(
+    publishers: &mut [&mut Publisher],
+    mut round: Vec<(usize, Planned)>,
+    persist_from: DateTime<Utc>,
+    outcomes: &mut [PageOutcome],
+) -> Result<(), BusError> {
+    for (i, planned) in &mut round {
+        planned.change = match publishers[*i].cache.get(&planned.id) {
+            None => Some(Change::New),
+            Some(seen) if seen.version == planned.version => None,
+            Some(_) => Some(Change::Update),
+        };
+        if planned.change.is_none() {
+            outcomes[*i].deduplicated += 1;
+        }
+    }
+    let mut kept = Vec::with_capacity(round.len());
+    for (i, planned) in round {
+        let publisher = &publishers[i];
+        if planned.change.is_some() && planned.raw.len() + 4096 > publisher.max_payload {
+            let reason = format!(
+                "record {} is {} bytes, more than the NATS server's max_payload of {} allows; raise max_payload \
+                 (the dead letter holds its start)",
+                planned.id,
+                planned.raw.len(),
+                publisher.max_payload
+            );
+            let keep = publisher.max_payload / 2;
+            publisher.dead_letter(planned.raw.slice(..keep.min(planned.raw.len())), &reason).await?;
+            outcomes[i].dead_lettered += 1;
+        } else {
+            kept.push((i, planned));
+        }
+    }
+
+    // Publish every new and changed record, in order and concurrently, and wait for every ack.
+    // Each message is handed to the connection before the next one is (so the stream stores them
+    // in this order); only the acknowledgements are awaited concurrently. Publishes started all
+    // at once would not keep their order: tokio's cooperative budget leaves some of them pending
+    // while later ones go out, hundreds of places apart.
+    let concurrency = publishers.iter().map(|p| p.concurrency).sum::<usize>().clamp(1, MAX_IN_FLIGHT);
+    let mut results: Vec<(usize, Result<m365mon_bus::Published, BusError>)> = Vec::with_capacity(kept.len());
+    let mut in_flight = futures::stream::FuturesUnordered::new();
+    for (k, (i, planned)) in kept.iter().enumerate() {
+        let Some(change) = planned.change else { continue };
+        while in_flight.len() >= concurrency {
+            if let Some(done) = in_flight.next().await {
+                results.push(done);
+            }
+        }
+        let acknowledged = publishers[*i].send_in_order(planned, change).await;
+        in_flight.push(async move { (k, acknowledged.await) });
+    }
+    while let Some(done) = in_flight.next().await {
+        results.push(done);
+    }
+
+    let mut to_persist: Vec<Vec<(String, SeenEntry)>> = publishers.iter().map(|_| Vec::new()).collect();
+    for (k, result) in results {
+        let published = result?;
+        let (i, planned) = &kept[k];
+        let publisher = &mut publishers[*i];
+        let change = planned.change.expect("only changes are published");
+        let counted = if !published.duplicate {
+            Counted::Stored(change)
+        } else if change == Change::New {
+            // JetStream has this id but the cache did not: compare with what is stored.
+            publisher.resolve_duplicate(planned, published.sequence).await?
+        } else {
+            Counted::Duplicate
+        };
+        let outcome = &mut outcomes[*i];
+        match counted {
+            Counted::Stored(Change::New) => outcome.published += 1,
+            Counted::Stored(Change::Update) => outcome.updated += 1,
+            Counted::Duplicate => outcome.deduplicated += 1,
+        }
+        let entry = SeenEntry { version: planned.version, time: planned.time };
+        publisher.cache.insert(&planned.id, entry);
+        if planned.time >= persist_from.timestamp() {
+            to_persist[*i].push((planned.id.clone(), entry));
+        }
+    }
+    for (publisher, entries) in publishers.iter().zip(&to_persist) {
+        if !entries.is_empty() {
+            publisher.store.persist(entries, publisher.concurrency).await?;
+        }
+    }
+    Ok(())
 }
 
 /// What the collector needs of a record: its id and event time. Reading only these (serde skips
