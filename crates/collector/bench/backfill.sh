@@ -7,7 +7,9 @@
 #
 # Needs NATS with JetStream at $NATS_URL (scripts/ensure-services), python3 and GNU time. The
 # events land in the stream <NAMESPACE upper-cased>_EVENTS (about 3.6 GB for a million records):
-# remove it afterwards (e.g. `nats stream rm BENCH_EVENTS`).
+# remove it afterwards (e.g. `nats stream rm BENCH_EVENTS`). To see how much of it the detector would
+# take as late, and remove the namespace:
+#   cargo run --release -p m365mon-collector --example stream_order -- --namespace bench --delete
 set -euo pipefail
 users=${1:-3600}
 namespace=${2:-bench}
