@@ -82,7 +82,17 @@ async fn kill_9_at_random_moments_gives_the_alerts_of_an_uninterrupted_run() -> 
         async move { acknowledged(&bus, &last).await.then_some(()) }
     })
     .await;
-    // A graceful stop on SIGTERM.
+    // A graceful stop on SIGTERM, once the last detector has started (a signal before its
+    // handlers exist would end it like a kill, which is not what this checks).
+    let started = kills + 1;
+    eventually(Duration::from_secs(60), "the last detector to start", || {
+        let log = log.clone();
+        async move {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            (text.matches("detector started").count() >= started).then_some(())
+        }
+    })
+    .await?;
     Command::new("kill").args(["-TERM", &child.id().to_string()]).status()?;
     let status = child.wait()?;
     if waited.is_err() || !status.success() {

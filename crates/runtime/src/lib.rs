@@ -59,11 +59,14 @@ pub fn shutdown_signal() -> CancellationToken {
         .get_or_init(|| {
             let token = CancellationToken::new();
             let cancel = token.clone();
+            // The handlers are installed here, before this returns, not when the task first
+            // runs: a signal arriving in between would otherwise kill the process outright.
+            let mut signals = Signals::install();
             tokio::spawn(async move {
-                wait_for_signal().await;
+                signals.next().await;
                 tracing::info!("shutdown requested; draining (signal again to exit at once)");
                 cancel.cancel();
-                wait_for_signal().await;
+                signals.next().await;
                 tracing::warn!("second signal: exiting now");
                 std::process::exit(130);
             });
@@ -72,13 +75,26 @@ pub fn shutdown_signal() -> CancellationToken {
         .clone()
 }
 
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+/// SIGTERM and SIGINT, handled by this process from the moment they are installed.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Signals {
+        use tokio::signal::unix::{SignalKind, signal};
+        Signals {
+            term: signal(SignalKind::terminate()).expect("SIGTERM handler"),
+            int: signal(SignalKind::interrupt()).expect("SIGINT handler"),
+        }
+    }
+
+    async fn next(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
     }
 }
 
