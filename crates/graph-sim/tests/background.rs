@@ -7,26 +7,12 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{http_client, token};
+use common::{all_pages, http_client, token};
 use m365mon_contracts::{AlertEvent, RuleId, Settings};
 use m365mon_graph_sim::time::parse_odata_datetime;
 use m365mon_graph_sim::{GraphSim, SimConfig};
 use m365mon_rules::Engine;
 use serde_json::Value;
-
-/// Every record of every page of `url` (no faults configured: no retries needed).
-async fn all_pages(client: &reqwest::Client, url: String, token: &str) -> Vec<Value> {
-    let mut out = Vec::new();
-    let mut next = Some(url);
-    while let Some(url) = next.take() {
-        let response = client.get(&url).bearer_auth(token).send().await.expect("send");
-        assert_eq!(response.status(), 200, "{url}");
-        let page: Value = response.json().await.expect("json");
-        out.extend(page["value"].as_array().expect("value").iter().cloned());
-        next = page.get("@odata.nextLink").and_then(Value::as_str).map(str::to_string);
-    }
-    out
-}
 
 /// One tenant's interactive sign-ins (the only ones `impossible_travel` reads), oldest first.
 async fn interactive_sign_ins(sim: &GraphSim, tenant: usize) -> Vec<Value> {

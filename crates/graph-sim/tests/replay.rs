@@ -9,23 +9,9 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 
-use common::{datasets, http_client, token};
+use common::{all_pages, datasets, http_client, token};
 use m365mon_graph_sim::{GraphSim, SimConfig};
 use serde_json::{Value, json};
-
-/// Every record of every page of `url` (no faults configured: no retries needed).
-async fn all_pages(client: &reqwest::Client, url: String, token: &str) -> Vec<Value> {
-    let mut out = Vec::new();
-    let mut next = Some(url);
-    while let Some(url) = next.take() {
-        let response = client.get(&url).bearer_auth(token).send().await.expect("send");
-        assert_eq!(response.status(), 200, "{url}");
-        let page: Value = response.json().await.expect("json");
-        out.extend(page["value"].as_array().expect("value").iter().cloned());
-        next = page.get("@odata.nextLink").and_then(Value::as_str).map(str::to_string);
-    }
-    out
-}
 
 /// What the simulator served: (id, the kind its endpoint serves) per served record, duplicates
 /// kept. Checks on the way that v1.0 and unfiltered beta serve the same records, and that every

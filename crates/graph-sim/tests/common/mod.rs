@@ -151,3 +151,17 @@ pub async fn collect(client: &reqwest::Client, sim: &GraphSim, tenant: &TenantIn
         assert!(attempts_on_link < 50, "the same link failed 50 times");
     }
 }
+
+/// Every record of every page of `url` (no faults configured: no retries needed).
+pub async fn all_pages(client: &reqwest::Client, url: String, token: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut next = Some(url);
+    while let Some(url) = next.take() {
+        let response = client.get(&url).bearer_auth(token).send().await.expect("send");
+        assert_eq!(response.status(), 200, "{url}");
+        let page: Value = response.json().await.expect("json");
+        out.extend(page["value"].as_array().expect("value").iter().cloned());
+        next = page.get("@odata.nextLink").and_then(Value::as_str).map(str::to_string);
+    }
+    out
+}
