@@ -334,31 +334,7 @@ impl LogPoller {
             }
         };
 
-        let mut next = cp.clone();
-        if bounded {
-            next.checkpoint = slice_end;
-            next.settled = true;
-        } else {
-            if let Some(newest) = outcome.newest {
-                next.checkpoint = next.checkpoint.max(newest.min(now + FUTURE_TOLERANCE));
-            }
-            next.settled = false;
-        }
-        if let Some(newest) = outcome.newest {
-            let newest = newest.min(now + FUTURE_TOLERANCE);
-            next.newest_record = Some(next.newest_record.map_or(newest, |n| n.max(newest)));
-        }
-        next.records_published += outcome.published + outcome.updated;
-        next.updated_at = Utc::now();
-        self.save(next.clone()).await?;
-        self.set_status(|s| {
-            s.state = if bounded { LogState::Backfilling } else { LogState::Polling };
-            s.checkpoint = Some(next.checkpoint);
-            s.newest_record = next.newest_record;
-            s.last_success = Some(Utc::now());
-            s.last_error = None;
-        });
-        self.prune(collector, &next);
+        let next = self.advance(collector, cp, until, &outcome, now).await?;
         if bounded {
             self.slice = adapt_slice(self.slice, outcome.pages);
             self.set_status(|s| s.last_completed_poll_started = Some(now));
@@ -463,27 +439,48 @@ impl LogPoller {
             s.records_deduplicated += outcome.deduplicated;
             s.records_dead_lettered += outcome.dead_lettered;
         });
-        let now = Utc::now();
-        let mut next = self.checkpoint(collector).await?;
-        next.checkpoint = until;
-        next.settled = true;
+        let cp = self.checkpoint(collector).await?;
+        self.advance(collector, cp, Some(until), outcome, Utc::now()).await?;
+        self.set_status(|s| s.last_completed_poll_started = Some(started));
+        Ok(())
+    }
+
+    /// After every record of a window was published and acknowledged: advances checkpoint `cp`
+    /// to `slice_end` (settled) after a bounded slice, else to the newest record read, saves and
+    /// shows it, and prunes the seen cache.
+    async fn advance(
+        &mut self,
+        collector: &CollectorSettings,
+        mut next: Checkpoint,
+        slice_end: Option<DateTime<Utc>>,
+        outcome: &PageOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<Checkpoint, PollError> {
+        if let Some(end) = slice_end {
+            next.checkpoint = end;
+            next.settled = true;
+        } else {
+            if let Some(newest) = outcome.newest {
+                next.checkpoint = next.checkpoint.max(newest.min(now + FUTURE_TOLERANCE));
+            }
+            next.settled = false;
+        }
         if let Some(newest) = outcome.newest {
             let newest = newest.min(now + FUTURE_TOLERANCE);
             next.newest_record = Some(next.newest_record.map_or(newest, |n| n.max(newest)));
         }
         next.records_published += outcome.published + outcome.updated;
-        next.updated_at = now;
+        next.updated_at = Utc::now();
         self.save(next.clone()).await?;
         self.set_status(|s| {
-            s.state = LogState::Backfilling;
+            s.state = if slice_end.is_some() { LogState::Backfilling } else { LogState::Polling };
             s.checkpoint = Some(next.checkpoint);
             s.newest_record = next.newest_record;
-            s.last_success = Some(now);
+            s.last_success = Some(Utc::now());
             s.last_error = None;
-            s.last_completed_poll_started = Some(started);
         });
         self.prune(collector, &next);
-        Ok(())
+        Ok(next)
     }
 
     fn prune(&mut self, collector: &CollectorSettings, cp: &Checkpoint) {
