@@ -85,10 +85,18 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::LogKind;
-use crate::poller::{LogPoller, MAX_SLICE, MIN_SLICE, PollError, SLICE_TARGET_PAGES, backfill_limit, keep_horizon};
+use crate::poller::{LogPoller, PollError, backfill_limit, keep_horizon};
 use crate::publish::{PageOutcome, Planned, Publisher, publish_in_order};
 use crate::status::LogState;
 
+/// Slices adapt their length to hold about this many pages over all logs: few requests for a
+/// quiet tenant (Graph's request budget is small), little to hold and to read again after a crash
+/// for a busy one.
+const SLICE_TARGET_PAGES: u64 = 10;
+/// The shortest and the longest slice. A log whose next window starts less than the shortest
+/// slice before the backfill limit is not behind.
+pub(crate) const MIN_SLICE: TimeDelta = TimeDelta::minutes(5);
+const MAX_SLICE: TimeDelta = TimeDelta::hours(24);
 /// How long the first round waits for the tenant's other logs to join after the first one did.
 const GATHER: Duration = Duration::from_secs(5);
 /// A slice read is abandoned (and tried shorter) beyond this many times the target.

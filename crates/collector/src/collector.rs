@@ -115,9 +115,15 @@ impl Collector {
                 let seen = SeenStore::new(&bus, seen_store.clone(), &tenant, log);
                 let publisher =
                     Publisher::new(bus.clone(), events.clone(), &tenant, log, seen, options.publish_concurrency)?;
-                let poller =
-                    LogPoller::new(ctx.clone(), log, checkpoints, publisher, settings.clone(), shutdown.clone())
-                        .with_backfill(backfill.clone());
+                let poller = LogPoller::new(
+                    ctx.clone(),
+                    log,
+                    checkpoints,
+                    publisher,
+                    settings.clone(),
+                    shutdown.clone(),
+                    backfill.clone(),
+                );
                 tasks.spawn(poller.run());
             }
             tasks.spawn(roles::run(ctx.clone(), roles_store.clone(), settings.clone(), shutdown.clone()));

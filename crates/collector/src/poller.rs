@@ -5,15 +5,14 @@
 //! With checkpoint c (see [`crate::checkpoint`] for its exact meaning), each poll reads
 //! `[c − overlap, …]` (or `[c, …]` right after a backfill slice) and follows every next link.
 //!
-//! - While that start lies more than a slice (default 60 minutes) plus the overlap in the past —
-//!   a first start, which reads `backfill_days` back, or a collector that was down — the window is
-//!   a **bounded slice** `[start, start + slice]`; once all its pages are published and
-//!   acknowledged, c becomes the slice end and the next slice follows at once. A crash re-reads at
-//!   most the slice in progress, whose records JetStream's duplicate window recognises. In the
-//!   collector, bounded slices are read through the tenant's backfill coordinator
-//!   ([`crate::backfill`]): all logs of the tenant that are behind read the same slice, and its
-//!   records are published in event-time order across them, so the detection engine does not take
-//!   a backfill as late. (A poller without a coordinator reads its slices alone, newest first.)
+//! - While that start lies more than a few minutes plus the overlap in the past — a first start,
+//!   which reads `backfill_days` back, or a collector that was down — the log is **behind** and
+//!   hands itself to the tenant's backfill coordinator ([`crate::backfill`]), which reads it in
+//!   **bounded slices** `[start, end]` together with the tenant's other logs that are behind,
+//!   publishes each slice's records in event-time order across them (so the detection engine
+//!   does not take a backfill as late) and checkpoints c = the slice end once all are
+//!   acknowledged. A crash re-reads at most the slice in progress, whose records JetStream's
+//!   duplicate window recognises.
 //! - Otherwise the window is **open-ended** (`ge start`, no upper bound, so neither clock skew nor
 //!   a simulator's clock can hide records), and afterwards c becomes the newest event time read
 //!   (never the local clock, and never more than ten minutes ahead of it).
@@ -42,7 +41,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::LogKind;
-use crate::backfill::BackfillHandle;
+use crate::backfill::{BackfillHandle, MIN_SLICE};
 use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointStore};
 use crate::publish::{PageOutcome, Publisher};
 use crate::status::{ErrorReport, LogState, StatusBoard};
@@ -56,11 +55,6 @@ const SKEW_MARGIN: TimeDelta = TimeDelta::minutes(5);
 const FUTURE_TOLERANCE: TimeDelta = TimeDelta::minutes(10);
 /// Listing resumptions after the client gave up, before the window is abandoned.
 const MAX_RESUMES: u32 = 10;
-/// Backfill slices adapt their length to hold about this many pages: few requests for a quiet
-/// log (Graph's request budget is small), little to read again after a crash for a busy one.
-pub(crate) const SLICE_TARGET_PAGES: u64 = 10;
-pub(crate) const MIN_SLICE: TimeDelta = TimeDelta::minutes(5);
-pub(crate) const MAX_SLICE: TimeDelta = TimeDelta::hours(24);
 
 /// Why a poll did not complete.
 #[derive(Debug, thiserror::Error)]
@@ -109,13 +103,11 @@ pub struct LogPoller {
     publisher: Publisher,
     current: Option<Checkpoint>,
     seen_loaded: bool,
-    /// Length of the next backfill slice.
-    slice: TimeDelta,
     settings: watch::Receiver<Arc<Settings>>,
     shutdown: CancellationToken,
     status: StatusBoard,
     /// The tenant's backfill coordinator: bounded slices are read through it.
-    backfill: Option<BackfillHandle>,
+    backfill: BackfillHandle,
 }
 
 impl std::fmt::Debug for LogPoller {
@@ -132,9 +124,9 @@ impl LogPoller {
         publisher: Publisher,
         settings: watch::Receiver<Arc<Settings>>,
         shutdown: CancellationToken,
+        backfill: BackfillHandle,
     ) -> LogPoller {
         let status = ctx.status.clone();
-        let slice = ctx.options.backfill_slice.clamp(MIN_SLICE, MAX_SLICE);
         LogPoller {
             ctx,
             log,
@@ -142,19 +134,11 @@ impl LogPoller {
             publisher,
             current: None,
             seen_loaded: false,
-            slice,
             settings,
             shutdown,
             status,
-            backfill: None,
+            backfill,
         }
-    }
-
-    /// Reads bounded slices (a backfill, a catch-up) together with the tenant's other logs, in
-    /// event-time order across them (see [`crate::backfill`]); without, the log reads them alone.
-    pub fn with_backfill(mut self, backfill: BackfillHandle) -> LogPoller {
-        self.backfill = Some(backfill);
-        self
     }
 
     pub(crate) fn log(&self) -> LogKind {
@@ -189,7 +173,7 @@ impl LogPoller {
             }
             let interval = Duration::from_secs(u64::from(collector.poll_interval_seconds.max(1)));
             let result = match self.behind(collector).await {
-                Ok(Some(handle)) => match handle.backfill(self).await {
+                Ok(true) => match self.backfill.clone().backfill(self).await {
                     Some((poller, result)) => {
                         self = poller;
                         result.map(|()| Progress::MoreToDo)
@@ -199,7 +183,7 @@ impl LogPoller {
                         return;
                     }
                 },
-                Ok(None) => self.poll(collector).await,
+                Ok(false) => self.poll(collector).await,
                 Err(e) => Err(e),
             };
             let wait = match result {
@@ -303,43 +287,23 @@ impl LogPoller {
         }
     }
 
-    /// One poll: a window (a backfill slice or the regular one), then a late sweep when due.
+    /// One poll of a log that is not behind: the open-ended window, then a late sweep when due.
     async fn poll(&mut self, collector: &CollectorSettings) -> Result<Progress, PollError> {
         let now = Utc::now();
         let start = self.window_start(collector, now).await?;
         let cp = self.current.clone().expect("window_start loaded the checkpoint");
         let overlap = TimeDelta::minutes(i64::from(collector.overlap_minutes));
-        let slice = self.slice;
-        let slice_end = start + slice;
-        let bounded = slice_end < backfill_limit(collector, now);
-        let until = bounded.then_some(slice_end);
-        let window = format!("{} .. {}", start.to_rfc3339(), until.map_or("now".to_string(), |u| u.to_rfc3339()));
+        let window = format!("{} .. now", start.to_rfc3339());
         self.set_status(|s| {
-            s.state = if bounded { LogState::Backfilling } else { s.state_if_ok() };
+            s.state = s.state_if_ok();
             s.last_poll_started = Some(now);
             s.window = Some(window.clone());
         });
         tracing::debug!(tenant = %self.ctx.tenant, log = %self.log, %window, "reading window");
 
         let persist_from = now - keep_horizon(collector);
-        let outcome = match self.walk(self.log.query(start, until, self.ctx.options.page_size), persist_from).await {
-            Ok(outcome) => outcome,
-            Err(e) => {
-                // A slice that could not be read in one go (its skip tokens kept going stale, the
-                // service kept failing) is tried again smaller.
-                if bounded && !matches!(e, PollError::Shutdown) {
-                    self.slice = (self.slice / 2).max(MIN_SLICE);
-                }
-                return Err(e);
-            }
-        };
-
-        let next = self.advance(collector, cp, until, &outcome, now).await?;
-        if bounded {
-            self.slice = adapt_slice(self.slice, outcome.pages);
-            self.set_status(|s| s.last_completed_poll_started = Some(now));
-            return Ok(Progress::MoreToDo);
-        }
+        let outcome = self.walk(self.log.query(start, None, self.ctx.options.page_size), persist_from).await?;
+        let next = self.advance(collector, cp, None, &outcome, now).await?;
 
         // The late sweep, when due.
         let interval = TimeDelta::minutes(i64::from(collector.late_sweep_interval_minutes));
@@ -391,13 +355,11 @@ impl LogPoller {
         Ok(start)
     }
 
-    /// The coordinator to hand this poller to, when it has one and the next window would be a
-    /// bounded slice.
-    async fn behind(&mut self, collector: &CollectorSettings) -> Result<Option<BackfillHandle>, PollError> {
-        let Some(handle) = self.backfill.clone() else { return Ok(None) };
+    /// Whether the next window would be a bounded slice: then the poller goes to the coordinator.
+    async fn behind(&mut self, collector: &CollectorSettings) -> Result<bool, PollError> {
         let now = Utc::now();
         let start = self.window_start(collector, now).await?;
-        Ok((start + MIN_SLICE < backfill_limit(collector, now)).then_some(handle))
+        Ok(start + MIN_SLICE < backfill_limit(collector, now))
     }
 
     /// Reads every page of `[from, until]` into memory, resuming as [`LogPoller::walk`] does.
@@ -593,18 +555,6 @@ fn count(tenant: &str, log: &'static str, outcome: &PageOutcome) {
     metrics::counter!("m365mon_collector_pages_total", &labels).increment(outcome.pages);
 }
 
-/// The next backfill slice: twice as long after a slice of a page or two, half as long after one
-/// of more than twice the target.
-fn adapt_slice(slice: TimeDelta, pages: u64) -> TimeDelta {
-    if pages <= SLICE_TARGET_PAGES / 4 {
-        (slice * 2).min(MAX_SLICE)
-    } else if pages > SLICE_TARGET_PAGES * 2 {
-        (slice / 2).max(MIN_SLICE)
-    } else {
-        slice
-    }
-}
-
 /// A bounded slice must end before this: now − overlap − a margin for clock drift.
 pub(crate) fn backfill_limit(collector: &CollectorSettings, now: DateTime<Utc>) -> DateTime<Utc> {
     now - TimeDelta::minutes(i64::from(collector.overlap_minutes)) - SKEW_MARGIN
@@ -641,16 +591,6 @@ fn error_code(e: &PollError) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn slices_grow_for_quiet_logs_and_shrink_for_busy_ones() {
-        let hour = TimeDelta::hours(1);
-        assert_eq!(adapt_slice(hour, 1), TimeDelta::hours(2));
-        assert_eq!(adapt_slice(hour, 10), hour);
-        assert_eq!(adapt_slice(hour, 50), TimeDelta::minutes(30));
-        assert_eq!(adapt_slice(TimeDelta::hours(20), 0), MAX_SLICE);
-        assert_eq!(adapt_slice(TimeDelta::minutes(6), 500), MIN_SLICE);
-    }
 
     #[test]
     fn the_keep_horizon_covers_overlap_and_sweep() {
