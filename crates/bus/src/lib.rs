@@ -239,16 +239,20 @@ pub struct NatsArgs {
     pub nats_ca: Option<std::path::PathBuf>,
 }
 
-/// A secret given directly or in a file (whose trailing newline is not part of it).
+/// A secret given directly or in a file (whose trailing newline is not part of it; an empty file
+/// is an error, as for every secret file of m365-monitor).
 fn secret(value: &Option<String>, file: &Option<std::path::PathBuf>, what: &str) -> Result<Option<String>, BusError> {
     match (value, file) {
         (Some(value), _) => Ok(Some(value.clone())),
-        (None, Some(path)) => Ok(Some(
-            std::fs::read_to_string(path)
-                .map_err(|e| BusError::Connect(format!("cannot read {what} file {}: {e}", path.display())))?
-                .trim_end()
-                .to_string(),
-        )),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| BusError::Connect(format!("cannot read {what} file {}: {e}", path.display())))?;
+            let secret = text.trim_end();
+            if secret.is_empty() {
+                return Err(BusError::Connect(format!("{what} file {} is empty", path.display())));
+            }
+            Ok(Some(secret.to_string()))
+        }
         (None, None) => Ok(None),
     }
 }
@@ -280,5 +284,31 @@ impl NatsArgs {
     /// Connects with these options.
     pub async fn connect(&self, client_name: &str) -> Result<Bus, BusError> {
         Bus::connect(&self.bus_config(client_name)?, self.namespace.clone()).await
+    }
+}
+
+#[cfg(test)]
+mod secret_tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_comes_from_the_value_or_its_file_and_an_empty_file_is_refused() {
+        let dir = std::env::temp_dir().join(format!("m365mon-bus-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("token");
+        std::fs::write(&file, "t0ken\n").unwrap();
+        let empty = dir.join("empty");
+        std::fs::write(&empty, "\n").unwrap();
+        assert_eq!(
+            secret(&Some("direct".into()), &Some(file.clone()), "NATS token").unwrap().as_deref(),
+            Some("direct")
+        );
+        assert_eq!(secret(&None, &Some(file), "NATS token").unwrap().as_deref(), Some("t0ken"));
+        assert_eq!(secret(&None, &None, "NATS token").unwrap(), None);
+        let err = secret(&None, &Some(empty), "NATS token").unwrap_err().to_string();
+        assert!(err.contains("NATS token file") && err.contains("is empty"), "{err}");
+        let err = secret(&None, &Some(dir.join("missing")), "NATS password").unwrap_err().to_string();
+        assert!(err.contains("cannot read NATS password file"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
