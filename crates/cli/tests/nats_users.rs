@@ -28,7 +28,7 @@ use m365mon_graph_sim::{GraphSim, ScenarioRequest, SimConfig};
 use m365mon_notifier::channels::{MailTransport, SmtpAuth, SmtpConfig, SmtpMailer, SmtpTls};
 use m365mon_notifier::{Notifier, NotifierConfig, SystemClock};
 use m365mon_runtime::CancellationToken;
-use m365mon_testkit::eventually;
+use m365mon_testkit::{NatsServerBinary, eventually};
 use tokio::io::AsyncReadExt;
 use tokio::task::JoinHandle;
 
@@ -44,19 +44,6 @@ fn password(user: &str) -> String {
     format!("test-password-of-{user}")
 }
 
-fn nats_server() -> Option<(String, (u32, u32))> {
-    let output = Command::new("nats-server").arg("--version").output().ok().filter(|o| o.status.success())?;
-    let text = String::from_utf8_lossy(&output.stdout).to_string();
-    let numbers: Vec<u32> = text
-        .split(|c: char| !c.is_ascii_digit() && c != '.')
-        .find(|p| p.contains('.'))
-        .unwrap_or("0.0")
-        .split('.')
-        .filter_map(|p| p.parse().ok())
-        .collect();
-    Some((text.trim().to_string(), (numbers.first().copied().unwrap_or(0), numbers.get(1).copied().unwrap_or(0))))
-}
-
 /// A NATS server of this test's own, stopped on drop.
 struct PrivateNats {
     child: Child,
@@ -65,7 +52,7 @@ struct PrivateNats {
 }
 
 impl PrivateNats {
-    fn start(dir: &Path, version: (u32, u32)) -> anyhow::Result<PrivateNats> {
+    fn start(dir: &Path, server: &NatsServerBinary) -> anyhow::Result<PrivateNats> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let original = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../nats.conf"))?;
         let store = dir.join("jetstream");
@@ -78,7 +65,7 @@ impl PrivateNats {
                 continue;
             } else if trimmed.starts_with("store_dir:") {
                 format!("  store_dir: \"{}\"", store.display())
-            } else if trimmed.starts_with("sync_interval") && version < (2, 10) {
+            } else if trimmed.starts_with("sync_interval") && !server.knows_sync_interval() {
                 continue;
             } else {
                 line.to_string()
@@ -89,7 +76,7 @@ impl PrivateNats {
         std::fs::write(&conf, adapted.join("\n"))?;
         // The server logs to standard error.
         let log = dir.join("nats.log");
-        let mut command = Command::new("nats-server");
+        let mut command = Command::new(&server.path);
         command.arg("-c").arg(&conf).stdout(Stdio::null()).stderr(Stdio::from(File::create(&log)?));
         for (user, variable) in USERS {
             command.env(variable, password(user));
@@ -204,17 +191,17 @@ fn settings() -> Settings {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_service_works_as_its_own_user_and_is_refused_the_rest() -> anyhow::Result<()> {
-    let Some((version_text, version)) = nats_server() else {
-        eprintln!("skipping: no nats-server on PATH to run nats.conf's users with");
+    let Some(server) = NatsServerBinary::find() else {
+        eprintln!("skipping: no nats-server installed to run nats.conf's users with");
         return Ok(());
     };
     m365mon_testkit::init_test_logging();
     m365mon_runtime::install_crypto_provider();
     let dir = tempfile::tempdir()?;
-    let nats = PrivateNats::start(dir.path(), version)?;
+    let nats = PrivateNats::start(dir.path(), &server)?;
     let url = nats.url.clone();
     let address = url.trim_start_matches("nats://").to_string();
-    let listening = eventually(Duration::from_secs(20), &format!("{version_text} listening at {url}"), || {
+    let listening = eventually(Duration::from_secs(20), &format!("{} listening at {url}", server.version_text), || {
         let up = std::net::TcpStream::connect(&address).is_ok();
         async move { up.then_some(()) }
     })

@@ -23,6 +23,46 @@ pub fn unique_namespace() -> Namespace {
     Namespace::new(format!("t{:012x}", n & 0xffff_ffff_ffff)).expect("valid namespace")
 }
 
+/// A `nats-server` binary installed on this machine, for tests that run a server of their own
+/// (with the repository's nats.conf).
+#[derive(Debug, Clone)]
+pub struct NatsServerBinary {
+    /// What to run.
+    pub path: String,
+    /// What `--version` printed, e.g. `nats-server: v2.9.10`.
+    pub version_text: String,
+    /// Major and minor version.
+    pub version: (u32, u32),
+}
+
+impl NatsServerBinary {
+    /// The installed server (on `PATH`, else Debian's `/usr/sbin`), or `None`.
+    pub fn find() -> Option<NatsServerBinary> {
+        ["nats-server", "/usr/sbin/nats-server"].into_iter().find_map(|path| {
+            let output = std::process::Command::new(path).arg("--version").output().ok()?;
+            if !output.status.success() {
+                return None;
+            }
+            let version_text = String::from_utf8_lossy(&output.stdout).trim().to_string();
+            let numbers: Vec<u32> = version_text
+                .split(|c: char| !c.is_ascii_digit() && c != '.')
+                .find(|p| p.contains('.'))
+                .unwrap_or("0.0")
+                .split('.')
+                .filter_map(|p| p.parse().ok())
+                .collect();
+            let version = (numbers.first().copied().unwrap_or(0), numbers.get(1).copied().unwrap_or(0));
+            Some(NatsServerBinary { path: path.to_string(), version_text, version })
+        })
+    }
+
+    /// Whether it knows the 2.10 setting `sync_interval` that nats.conf uses (Debian's 2.9 does
+    /// not: tests drop that line for it).
+    pub fn knows_sync_interval(&self) -> bool {
+        self.version >= (2, 10)
+    }
+}
+
 /// Logs to the test output when `TEST_LOG` is set (`TEST_LOG=debug cargo nextest run ...`).
 pub fn init_test_logging() {
     if let Ok(level) = std::env::var("TEST_LOG") {

@@ -205,31 +205,20 @@ fn the_demo_settings_document_is_valid() {
 
 #[test]
 fn nats_conf_is_accepted_by_the_nats_server() {
-    let server = ["nats-server", "/usr/sbin/nats-server"]
-        .into_iter()
-        .find(|bin| Command::new(bin).arg("--version").output().is_ok_and(|o| o.status.success()));
-    let Some(server) = server else {
+    let Some(server) = m365mon_testkit::NatsServerBinary::find() else {
         eprintln!("skipping: no nats-server installed to check nats.conf with");
         return;
     };
-    let version = String::from_utf8_lossy(&Command::new(server).arg("--version").output().unwrap().stdout).to_string();
     let mut config = read("nats.conf");
     // Older servers (Debian's 2.9) do not know sync_interval; everything else must still parse.
-    let numbers: Vec<u32> = version
-        .split(|c: char| !c.is_ascii_digit() && c != '.')
-        .find(|p| p.contains('.'))
-        .unwrap_or("0.0")
-        .split('.')
-        .filter_map(|p| p.parse().ok())
-        .collect();
-    if (numbers.first().copied().unwrap_or(0), numbers.get(1).copied().unwrap_or(0)) < (2, 10) {
+    if !server.knows_sync_interval() {
         config = config.lines().filter(|l| !l.trim_start().starts_with("sync_interval")).collect::<Vec<_>>().join("\n");
     }
     let dir = std::env::temp_dir().join(format!("m365mon-nats-conf-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("nats.conf");
     std::fs::write(&path, config).unwrap();
-    let mut command = Command::new(server);
+    let mut command = Command::new(&server.path);
     command.args(["-t", "-c"]).arg(&path);
     for variable in nats_conf_variables() {
         command.env(variable, "a-password");
@@ -239,7 +228,7 @@ fn nats_conf_is_accepted_by_the_nats_server() {
     assert!(
         output.status.success(),
         "nats-server ({}) rejects nats.conf: {}{}",
-        version.trim(),
+        server.version_text,
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
