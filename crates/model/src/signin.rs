@@ -375,22 +375,6 @@ pub mod values {
         &["interactiveUser", "nonInteractiveUser", "servicePrincipal", "managedIdentity"];
     /// `conditionalAccessStatus` values.
     pub const CONDITIONAL_ACCESS_STATUS: &[&str] = &["success", "failure", "notApplied", "unknownFutureValue"];
-    /// `clientAppUsed` values that denote legacy authentication (no modern auth, no MFA).
-    pub const LEGACY_CLIENT_APPS: &[&str] = &[
-        "Authenticated SMTP",
-        "AutoDiscover",
-        "Exchange ActiveSync",
-        "Exchange Online PowerShell",
-        "Exchange Web Services",
-        "IMAP4",
-        "MAPI Over HTTP",
-        "Offline Address Book",
-        "Other clients",
-        "Outlook Anywhere (RPC over HTTP)",
-        "POP3",
-        "Reporting Web Services",
-        "Universal Outlook",
-    ];
 }
 
 impl SignIn {
