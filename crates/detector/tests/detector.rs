@@ -11,6 +11,23 @@ use m365mon_contracts::{RuleId, Settings};
 use m365mon_detector::PartitionSet;
 use m365mon_testkit::{TestBus, eventually};
 
+/// Publishes `count` failed sign-ins of `user` (ids `<prefix>0`, `<prefix>1` …), `step` apart
+/// from `from`; answers the last one's stream sequence.
+async fn publish_failures(
+    bus: &m365mon_bus::Bus,
+    tenant: &str,
+    (prefix, user): (&str, &str),
+    from: chrono::DateTime<chrono::Utc>,
+    step: chrono::Duration,
+    count: i32,
+) -> anyhow::Result<u64> {
+    let mut last = 0;
+    for i in 0..count {
+        last = publish_record(bus, tenant, &failed(signin(&format!("{prefix}{i}"), from + step * i, user))).await?;
+    }
+    Ok(last)
+}
+
 fn tenants(names: &[&str]) -> Vec<String> {
     names.iter().map(|s| s.to_string()).collect()
 }
@@ -79,15 +96,8 @@ async fn unreadable_records_are_dead_lettered_and_the_stream_moves_on() -> anyho
     let tenant = "tenant-poison";
     let detector = start_detector(&t.bus, test_config(PartitionSet::all(16)?)).await?;
     let base = common::t("2026-03-03T10:00:00Z");
-    let mut last = 0;
-    for i in 0..3 {
-        last = publish_record(
-            &t.bus,
-            tenant,
-            &failed(signin(&format!("f{i}"), base + chrono::Duration::seconds(i), "bob@contoso.com")),
-        )
-        .await?;
-    }
+    let mut last =
+        publish_failures(&t.bus, tenant, ("f", "bob@contoso.com"), base, chrono::Duration::seconds(1), 3).await?;
     publish_raw(&t.bus, tenant, "signin", "garbage-1", "new", b"{\"id\": \"x\", \"createdDateTime\": ".to_vec())
         .await?;
     publish_raw(
@@ -145,11 +155,8 @@ async fn an_updated_record_is_not_counted_twice() -> anyhow::Result<()> {
     let tenant = "tenant-upd";
     let detector = start_detector(&t.bus, test_config(PartitionSet::all(16)?)).await?;
     let base = common::t("2026-03-03T10:00:00Z");
-    let mut last = 0;
-    for i in 0..5 {
-        let record = failed(signin(&format!("u{i}"), base + chrono::Duration::seconds(10 * i), "carol@contoso.com"));
-        last = publish_record(&t.bus, tenant, &record).await?;
-    }
+    let last =
+        publish_failures(&t.bus, tenant, ("u", "carol@contoso.com"), base, chrono::Duration::seconds(10), 5).await?;
     // Graph changes record u2 later (MFA details arrive): the collector publishes it again as
     // an update, with another message id.
     let mut updated = failed(signin("u2", base + chrono::Duration::seconds(20), "carol@contoso.com"));
@@ -176,16 +183,9 @@ async fn a_settings_change_applies_to_the_next_records() -> anyhow::Result<()> {
     let tenant = "tenant-settings";
     let detector = start_detector(&t.bus, test_config(PartitionSet::all(16)?)).await?;
     let base = common::t("2026-03-03T10:00:00Z");
-    let mut last = 0;
     // Three failures: below the default threshold of five.
-    for i in 0..3 {
-        last = publish_record(
-            &t.bus,
-            tenant,
-            &failed(signin(&format!("a{i}"), base + chrono::Duration::seconds(i), "anna@contoso.com")),
-        )
-        .await?;
-    }
+    let mut last =
+        publish_failures(&t.bus, tenant, ("a", "anna@contoso.com"), base, chrono::Duration::seconds(1), 3).await?;
     eventually(Duration::from_secs(30), "the first records processed", || {
         let done = detector.position(tenant) >= last;
         async move { done.then_some(()) }
@@ -203,14 +203,15 @@ async fn a_settings_change_applies_to_the_next_records() -> anyhow::Result<()> {
         async move { applied.then_some(()) }
     })
     .await?;
-    for i in 0..3 {
-        last = publish_record(
-            &t.bus,
-            tenant,
-            &failed(signin(&format!("b{i}"), base + chrono::Duration::seconds(30 + i), "ben@contoso.com")),
-        )
-        .await?;
-    }
+    last = publish_failures(
+        &t.bus,
+        tenant,
+        ("b", "ben@contoso.com"),
+        base + chrono::Duration::seconds(30),
+        chrono::Duration::seconds(1),
+        3,
+    )
+    .await?;
     eventually(Duration::from_secs(30), "the later records processed", || {
         let done = detector.position(tenant) >= last;
         async move { done.then_some(()) }
