@@ -23,7 +23,6 @@ use m365mon_collector::{Collector, CollectorOptions, LogKind, LogState, StatusBo
 use m365mon_contracts::settings::Receiver;
 use m365mon_contracts::{Namespace, RuleId, Settings};
 use m365mon_detector::{Board, Detector, DetectorConfig, DetectorError, PartitionSet};
-use m365mon_graph::{ClientCredential, ClientSecret, CloudEndpoints, GraphConfig, Pacing};
 use m365mon_graph_sim::{GraphSim, ScenarioRequest, SimConfig};
 use m365mon_notifier::channels::{MailTransport, SmtpAuth, SmtpConfig, SmtpMailer, SmtpTls};
 use m365mon_notifier::{Notifier, NotifierConfig, SystemClock};
@@ -412,15 +411,7 @@ async fn start_detector(
 /// graph-sim's tenant as the collector's.
 fn collector_tenant(sim: &GraphSim) -> TenantSpec {
     let tenant = &sim.tenants()[0];
-    let app = &tenant.apps[0];
-    let mut graph = GraphConfig::new(
-        &tenant.tenant_id,
-        &app.client_id,
-        ClientCredential::Secret(ClientSecret::new(app.client_secret.clone())),
-    );
-    graph.endpoints = CloudEndpoints::custom(sim.base_url(), sim.base_url()).expect("graph-sim endpoints");
-    graph.extra_ca_pem = Some(sim.ca_pem().as_bytes().to_vec());
-    graph.pacing = Pacing::Off;
+    let graph = m365mon_testkit::graph_sim_client(sim, 0, None);
     TenantSpec { tenant_id: tenant.tenant_id.clone(), name: Some(tenant.display_name.clone()), graph }
 }
 

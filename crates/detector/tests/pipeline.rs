@@ -12,7 +12,7 @@ use common::*;
 use m365mon_collector::{Collector, CollectorOptions, LogState, StatusBoard, TenantSpec};
 use m365mon_contracts::{AlertEvent, RuleId, Settings};
 use m365mon_detector::PartitionSet;
-use m365mon_graph::{ClientCredential, ClientSecret, CloudEndpoints, GraphConfig, Pacing, RetryPolicy};
+use m365mon_graph::Pacing;
 use m365mon_graph_sim::faults::Latency;
 use m365mon_graph_sim::{FaultConfig, FaultProfile, GraphSim, InjectedScenario, ScenarioRequest, SimConfig};
 use m365mon_testkit::{TestBus, eventually};
@@ -38,21 +38,9 @@ const SCENARIOS: [&str; 13] = [
 
 fn tenant_spec(sim: &GraphSim, pacing: Pacing) -> TenantSpec {
     let tenant = &sim.tenants()[0];
-    let app = &tenant.apps[0];
-    let mut graph = GraphConfig::new(
-        &tenant.tenant_id,
-        &app.client_id,
-        ClientCredential::Secret(ClientSecret::new(app.client_secret.clone())),
-    );
-    graph.endpoints = CloudEndpoints::custom(sim.base_url(), sim.base_url()).expect("endpoints");
-    graph.extra_ca_pem = Some(sim.ca_pem().as_bytes().to_vec());
+    let mut graph = m365mon_testkit::graph_sim_client(sim, 0, None);
     graph.pacing = pacing;
-    graph.retry = RetryPolicy {
-        max_attempts: 10,
-        base_delay: Duration::from_millis(50),
-        max_delay: Duration::from_secs(1),
-        max_retry_after: Duration::from_secs(5),
-    };
+    graph.retry = m365mon_testkit::quick_graph_retries();
     TenantSpec { tenant_id: tenant.tenant_id.clone(), name: Some(tenant.display_name.clone()), graph }
 }
 

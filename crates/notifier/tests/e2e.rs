@@ -10,7 +10,6 @@ use std::time::Duration;
 use common::*;
 use m365mon_collector::{Collector, CollectorOptions, TenantSpec};
 use m365mon_detector::{Detector, DetectorConfig, PartitionSet};
-use m365mon_graph::{ClientCredential, ClientSecret, CloudEndpoints, GraphConfig, Pacing};
 use m365mon_graph_sim::{GraphSim, ScenarioRequest, SimConfig};
 use m365mon_notifier::SystemClock;
 use m365mon_testkit::{TestBus, eventually};
@@ -30,7 +29,6 @@ async fn a_password_spray_in_graph_sim_arrives_as_one_grouped_mail() -> anyhow::
     })?;
     let spray = sim.inject(&ScenarioRequest::named("password_spray"))?;
     let tenant = sim.tenants()[0].clone();
-    let app = &tenant.apps[0];
 
     let mut s = settings(|n| {
         n.group_wait_seconds = 2;
@@ -50,14 +48,7 @@ async fn a_password_spray_in_graph_sim_arrives_as_one_grouped_mail() -> anyhow::
     let detector_stop = shutdown.clone();
     let detector_task = tokio::spawn(async move { detector.run_until_stopped(detector_stop).await });
 
-    let mut graph = GraphConfig::new(
-        &tenant.tenant_id,
-        &app.client_id,
-        ClientCredential::Secret(ClientSecret::new(app.client_secret.clone())),
-    );
-    graph.endpoints = CloudEndpoints::custom(sim.base_url(), sim.base_url())?;
-    graph.extra_ca_pem = Some(sim.ca_pem().as_bytes().to_vec());
-    graph.pacing = Pacing::Off;
+    let graph = m365mon_testkit::graph_sim_client(&sim, 0, None);
     let spec = TenantSpec { tenant_id: tenant.tenant_id.clone(), name: Some(tenant.display_name.clone()), graph };
     let collector = Collector::new(t.bus.clone(), CollectorOptions::default(), vec![spec])?;
     let collector_stop = shutdown.clone();

@@ -23,6 +23,37 @@ pub fn unique_namespace() -> Namespace {
     Namespace::new(format!("t{:012x}", n & 0xffff_ffff_ffff)).expect("valid namespace")
 }
 
+/// A Graph client configuration for graph-sim's tenant `index` as its first app, with the app's
+/// secret (or `secret`, e.g. a wrong one), graph-sim's endpoints, trusting its CA, and no
+/// client-side pacing (tests that need pacing or other retries set them after).
+pub fn graph_sim_client(
+    sim: &m365mon_graph_sim::GraphSim,
+    index: usize,
+    secret: Option<&str>,
+) -> m365mon_graph::GraphConfig {
+    use m365mon_graph::{ClientCredential, ClientSecret, CloudEndpoints, GraphConfig, Pacing};
+    let tenant = &sim.tenants()[index];
+    let app = &tenant.apps[0];
+    let secret = secret.map_or_else(|| app.client_secret.clone(), str::to_string);
+    let mut config =
+        GraphConfig::new(&tenant.tenant_id, &app.client_id, ClientCredential::Secret(ClientSecret::new(secret)));
+    config.endpoints = CloudEndpoints::custom(sim.base_url(), sim.base_url()).expect("graph-sim's URL is valid");
+    config.extra_ca_pem = Some(sim.ca_pem().as_bytes().to_vec());
+    config.pacing = Pacing::Off;
+    config
+}
+
+/// Graph client retries for tests against graph-sim's faults: as many attempts as in production,
+/// with short waits, so a test under the harsh profile takes seconds rather than minutes.
+pub fn quick_graph_retries() -> m365mon_graph::RetryPolicy {
+    m365mon_graph::RetryPolicy {
+        max_attempts: 10,
+        base_delay: Duration::from_millis(50),
+        max_delay: Duration::from_secs(1),
+        max_retry_after: Duration::from_secs(5),
+    }
+}
+
 /// A `nats-server` binary installed on this machine, for tests that run a server of their own
 /// (with the repository's nats.conf).
 #[derive(Debug, Clone)]

@@ -13,7 +13,7 @@ use m365mon_bus::Bus;
 use m365mon_collector::{LogState, StatusBoard, TenantSpec};
 use m365mon_contracts::Settings;
 use m365mon_contracts::names::headers;
-use m365mon_graph::{ClientCredential, ClientSecret, CloudEndpoints, GraphConfig, Pacing, RetryPolicy};
+use m365mon_graph::Pacing;
 use m365mon_graph_sim::{GraphSim, LedgerRecord, LogKind as SimLog};
 
 pub fn install_crypto() {
@@ -23,19 +23,9 @@ pub fn install_crypto() {
 /// A collector tenant for graph-sim's tenant `index`, with the app's secret (or another).
 pub fn tenant_spec(sim: &GraphSim, index: usize, secret: Option<&str>, pacing: Pacing) -> TenantSpec {
     let tenant = &sim.tenants()[index];
-    let app = &tenant.apps[0];
-    let secret = secret.map_or_else(|| app.client_secret.clone(), str::to_string);
-    let mut graph =
-        GraphConfig::new(&tenant.tenant_id, &app.client_id, ClientCredential::Secret(ClientSecret::new(secret)));
-    graph.endpoints = CloudEndpoints::custom(sim.base_url(), sim.base_url()).expect("endpoints");
-    graph.extra_ca_pem = Some(sim.ca_pem().as_bytes().to_vec());
+    let mut graph = m365mon_testkit::graph_sim_client(sim, index, secret);
     graph.pacing = pacing;
-    graph.retry = RetryPolicy {
-        max_attempts: 10,
-        base_delay: Duration::from_millis(50),
-        max_delay: Duration::from_secs(1),
-        max_retry_after: Duration::from_secs(5),
-    };
+    graph.retry = m365mon_testkit::quick_graph_retries();
     graph.auth_failure_cooldown = Duration::from_secs(2);
     TenantSpec { tenant_id: tenant.tenant_id.clone(), name: Some(tenant.display_name.clone()), graph }
 }
